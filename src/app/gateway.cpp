@@ -1,0 +1,171 @@
+#include "app/gateway.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <stdexcept>
+
+#include "core/packet_meta.h"
+
+namespace fairgate {
+namespace {
+
+constexpr unsigned kMempoolCache = 256;      // mbufs per lcore cache
+constexpr long kLoopTimeoutNs = 250'000;     // management loop wakes at least every 250 us
+constexpr uint64_t kTickMs = 10;             // neighbour timers and RCU reclaim
+constexpr unsigned kPuntsPerRound = 256;     // per worker per loop round, so commands stay responsive
+
+int worker_main(void* arg) {
+  auto* launch = static_cast<Gateway::Launch*>(arg);
+  launch->worker->run(*launch->stop);
+  return 0;
+}
+
+}  // namespace
+
+void WorkerRingSink::send(uint16_t port, rte_mbuf* frame) {
+  frame->port = port;
+  // Spread by port so each port's management frames keep their order through one worker.
+  const auto& worker = (*workers_)[port % workers_->size()];
+  if (rte_ring_enqueue(worker->tx_ring(), frame) != 0) {
+    dropped_.add();
+    rte_pktmbuf_free(frame);
+  }
+}
+
+Gateway::Gateway(Config config, PipelineSpec pipeline) : config_(std::move(config)), pipeline_(std::move(pipeline)) {}
+
+Gateway::~Gateway() {
+  if (workers_running_ || ports_open_) stop();
+}
+
+double Gateway::uptime_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+uint64_t Gateway::now_ms() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void Gateway::start() {
+  pool_ = rte_pktmbuf_pool_create(("pkt_" + config_.eal.file_prefix).substr(0, 24).c_str(), config_.dataplane.mbufs,
+                                  kMempoolCache, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (pool_ == nullptr)
+    throw std::runtime_error("cannot create the packet pool of " + std::to_string(config_.dataplane.mbufs) +
+                             " mbufs: " + rte_strerror(rte_errno) + " (raise eal.memory_mb or lower dataplane.mbufs)");
+  ports_ = open_ports(config_, pool_);
+  ports_open_ = true;
+
+  auto worker_count = static_cast<uint32_t>(config_.workers.size());
+  qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("qsbr", rte_rcu_qsbr_get_memsize(worker_count), RTE_CACHE_LINE_SIZE));
+  if (qsbr_ == nullptr || rte_rcu_qsbr_init(qsbr_, worker_count) != 0)
+    throw std::runtime_error("cannot set up RCU for the workers");
+  neighbors_.set_qsbr(qsbr_);
+
+  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_};
+  for (uint16_t w = 0; w < worker_count; ++w)
+    workers_.push_back(std::make_unique<Worker>(w, config_.workers[w], deps));
+  sink_.set_workers(&workers_);
+  local_ = std::make_unique<LocalHandler>(ports_, config_.neighbors, pool_, sink_, neighbors_);
+
+  register_commands(commands_, *this);
+  control_ = std::make_unique<ControlServer>(config_.control.socket, commands_);
+
+  for (auto& worker : workers_) launches_.push_back({worker.get(), &stop_workers_});
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  for (auto& launch : launches_) {
+    if (lcore >= RTE_MAX_LCORE) throw std::runtime_error("fewer lcores than workers");
+    if (rte_eal_remote_launch(worker_main, &launch, lcore) != 0)
+      throw std::runtime_error("cannot launch a worker on lcore " + std::to_string(lcore));
+    lcore = rte_get_next_lcore(lcore, 1, 0);
+  }
+  workers_running_ = true;
+  local_->start(now_ms());
+}
+
+void Gateway::drain_punts(uint64_t now) {
+  rte_mbuf* pkts[32];
+  for (auto& worker : workers_) {
+    unsigned handled = 0;
+    while (handled < kPuntsPerRound) {
+      unsigned count = rte_ring_dequeue_burst(worker->punt_ring(), reinterpret_cast<void**>(pkts), 32, nullptr);
+      if (count == 0) break;
+      for (unsigned i = 0; i < count; ++i) local_->handle(pkts[i], now);
+      handled += count;
+    }
+  }
+}
+
+void Gateway::run(int signal_fd) {
+  int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = signal_fd;
+  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, signal_fd, &event);
+  event.data.fd = control_->fd();
+  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, control_->fd(), &event);
+  uint64_t last_tick = 0;
+  std::fprintf(stderr, "fairgate: running, %zu workers, control socket %s\n", workers_.size(),
+               config_.control.socket.c_str());
+  while (!stop_requested_) {
+    epoll_event events[4];
+    timespec timeout{0, kLoopTimeoutNs};
+    int count = epoll_pwait2(epoll_fd, events, 4, &timeout, nullptr);
+    for (int i = 0; i < count; ++i) {
+      if (events[i].data.fd == signal_fd) {
+        signalfd_siginfo info;
+        if (read(signal_fd, &info, sizeof info) == sizeof info)
+          std::fprintf(stderr, "fairgate: signal %u, stopping\n", info.ssi_signo);
+        stop_requested_ = true;
+      }
+    }
+    control_->poll();
+    uint64_t now = now_ms();
+    drain_punts(now);
+    if (now - last_tick >= kTickMs) {
+      local_->tick(now);
+      last_tick = now;
+    }
+  }
+  close(epoll_fd);
+}
+
+uint32_t Gateway::stop() {
+  if (workers_running_) {
+    stop_workers_ = true;
+    rte_eal_mp_wait_lcore();
+    workers_running_ = false;
+  }
+  control_.reset();
+  // Packets still in the rings or waiting for ARP go back to the pool, counted as shutdown drops.
+  if (local_) local_->release_all();
+  local_.reset();
+  workers_.clear();
+  if (ports_open_) {
+    close_ports(ports_);
+    ports_open_ = false;
+  }
+  uint32_t missing = 0;
+  if (pool_ != nullptr) {
+    missing = config_.dataplane.mbufs - rte_mempool_avail_count(pool_);
+    rte_mempool_free(pool_);
+    pool_ = nullptr;
+  }
+  rte_free(qsbr_);
+  qsbr_ = nullptr;
+  return missing;
+}
+
+}  // namespace fairgate

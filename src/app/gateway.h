@@ -1,0 +1,97 @@
+// The running appliance: the packet pool, the ports, the workers on their lcores, and the
+// management thread's loop (control socket, punted packets, neighbour timers, signals).
+#pragma once
+
+#include "config/config.h"
+#include "control/command_registry.h"
+#include "control/control_server.h"
+#include "core/rcu_published.h"
+#include "mgmt/local_handler.h"
+#include "neigh/neighbor_table.h"
+#include "pipeline/pipeline_spec.h"
+#include "pipeline/worker.h"
+#include "ports/ports.h"
+
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+namespace fairgate {
+
+// Sends the management thread's frames through a worker's TX ring (each worker owns one TX
+// queue per port; the management thread owns none).
+class WorkerRingSink final : public FrameSink {
+ public:
+  void set_workers(const std::vector<std::unique_ptr<Worker>>* workers) { workers_ = workers; }
+  void send(uint16_t port, rte_mbuf* frame) override;
+  uint64_t dropped() const { return dropped_.get(); }
+
+ private:
+  const std::vector<std::unique_ptr<Worker>>* workers_ = nullptr;
+  RelaxedCounter dropped_;
+};
+
+class Gateway {
+ public:
+  Gateway(Config config, PipelineSpec pipeline);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Creates the pool, opens the ports, launches the workers, opens the control socket.
+  // Throws std::runtime_error with a readable message.
+  void start();
+  // The management loop, on the main lcore, until a signal or the shutdown command.
+  void run(int signal_fd);
+  // Stops the workers, returns every mbuf to the pool, closes the ports. Returns the number
+  // of mbufs still missing from the pool (0 when everything came back).
+  uint32_t stop();
+
+  void request_stop() { stop_requested_ = true; }
+
+  // What a worker lcore is started with.
+  struct Launch {
+    Worker* worker;
+    const std::atomic<bool>* stop;
+  };
+
+  // For the commands.
+  const Config& config() const { return config_; }
+  const PipelineSpec& pipeline() const { return pipeline_; }
+  const PortTable& ports() const { return ports_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  const LocalHandler& local() const { return *local_; }
+  uint64_t sink_dropped() const { return sink_.dropped(); }
+  rte_mempool* pool() const { return pool_; }
+  double uptime_s() const;
+  uint64_t now_ms() const;
+
+ private:
+  void drain_punts(uint64_t now_ms);
+
+  Config config_;
+  PipelineSpec pipeline_;
+  rte_mempool* pool_ = nullptr;
+  PortTable ports_;
+  bool ports_open_ = false;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  RcuPublished<NeighborSnapshot> neighbors_;
+  WorkerRingSink sink_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<LocalHandler> local_;
+  CommandRegistry commands_;
+  std::unique_ptr<ControlServer> control_;
+  std::vector<Launch> launches_;
+  std::atomic<bool> stop_workers_{false};
+  bool stop_requested_ = false;
+  bool workers_running_ = false;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+void register_commands(CommandRegistry& commands, Gateway& gateway);
+
+}  // namespace fairgate

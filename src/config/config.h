@@ -1,0 +1,91 @@
+// fairgate's configuration as plain structs, filled by a pure function from JSON text so it can
+// be unit-tested from a string. Every rejection names the field (a FieldError).
+#pragma once
+
+#include "core/ipv4.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fairgate {
+
+enum class PortRole : uint8_t { kLan, kWan };
+std::string_view port_role_name(PortRole role);
+
+struct PortConfig {
+  std::string name;         // operator's name, e.g. "lan0"; shown by `ports`
+  PortRole role = PortRole::kLan;
+  std::string device;       // PCI address ("0000:03:00.0") or vdev args ("net_af_packet0,iface=lan0")
+  Ipv4Prefix address;       // the gateway's own address on this port and the connected prefix
+  uint32_t gateway = 0;     // WAN next hop, host byte order; 0 on LAN ports
+  uint16_t mtu = 1500;      // bytes of IPv4 packet (not counting the Ethernet header)
+  uint16_t vlan = 0;        // 802.1Q id the port's frames carry; 0 = untagged
+  uint16_t rx_queues = 0;   // derived: number of RX queues the workers poll
+  uint16_t tx_queues = 0;   // derived: one per worker
+
+  bool is_vdev() const { return device.rfind("net_", 0) == 0; }
+  bool is_af_packet() const { return device.rfind("net_af_packet", 0) == 0; }
+};
+
+struct RxQueueRef {
+  uint16_t port = 0;   // index into Config::ports
+  uint16_t queue = 0;
+};
+
+struct WorkerConfig {
+  std::vector<RxQueueRef> rx;
+};
+
+struct DataplaneConfig {
+  uint32_t mbufs = 16383;          // mbufs in the packet pool (best as 2^n - 1)
+  uint16_t rx_descriptors = 1024;  // per RX queue
+  uint16_t tx_descriptors = 1024;  // per TX queue
+  bool idle_backoff = false;       // sleep when idle instead of spinning (labs, CI, shared cores)
+  uint32_t max_sleep_us = 200;     // longest idle sleep, microseconds
+};
+
+struct EalConfig {
+  uint32_t memory_mb = 512;            // memory EAL reserves
+  std::string hugepages = "auto";      // "auto": use them if free, else --no-huge; "yes"; "no"
+  std::string file_prefix = "fairgate";
+  std::vector<uint32_t> cpus;          // CPUs to run lcores on; empty = the process's affinity
+  std::vector<std::string> extra_args; // passed to rte_eal_init as they are
+};
+
+struct NeighborConfig {
+  uint32_t reachable_s = 300;   // an entry lives this long after its last ARP confirmation
+  uint32_t max_entries = 4096;  // neighbours across all ports
+  uint32_t hold_packets = 8;    // packets kept per unresolved neighbour
+  uint32_t retry_ms = 1000;     // between ARP requests for an unresolved neighbour
+  uint32_t retries = 3;         // requests before the neighbour is declared unreachable
+};
+
+struct ControlConfig {
+  std::string socket = "/run/fairgate/fairgate.sock";
+};
+
+struct Config {
+  std::string name = "fairgate";
+  std::string pipeline = "forward";  // name in pipelines/ or a path relative to the config file
+  EalConfig eal;
+  DataplaneConfig dataplane;
+  std::vector<PortConfig> ports;
+  std::vector<WorkerConfig> workers;
+  NeighborConfig neighbors;
+  ControlConfig control;
+
+  // Index of the first port with this role, or -1.
+  int first_port(PortRole role) const;
+};
+
+// Parses and validates; throws FieldError naming the first bad field.
+// `workers_override` > 0 replaces dataplane.workers (the --workers flag).
+Config parse_config(std::string_view json_text, unsigned workers_override = 0);
+
+// Reads and parses a file; a missing file or bad JSON is a FieldError too.
+Config load_config(const std::filesystem::path& path, unsigned workers_override = 0);
+
+}  // namespace fairgate

@@ -1,0 +1,29 @@
+// What the stages learn about a packet, kept in the mbuf's private area so no stage parses
+// the same header twice. Pools that feed fairgate must be created with kMbufPrivSize.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+namespace fairgate {
+
+struct PacketMeta {
+  uint16_t l2_len;       // bytes before the IPv4/ARP header (Ethernet + 802.1Q tag)
+  uint16_t l3_len;       // IPv4 header length in bytes (IHL * 4); 0 for ARP
+  uint16_t vlan_id;      // 802.1Q VLAN id of the received frame, 0 when untagged
+  uint16_t ethertype;    // inner ethertype, host byte order
+  uint16_t egress_port;  // DPDK port id chosen by routing
+  uint8_t punt_reason;   // PuntReason, valid when the verdict is kPunt
+  uint8_t reserved;
+  uint32_t next_hop;     // IPv4 next hop on egress_port, host byte order
+};
+
+inline constexpr uint16_t kMbufPrivSize =
+    static_cast<uint16_t>(RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN));
+
+inline PacketMeta* packet_meta(rte_mbuf* mbuf) {
+  return static_cast<PacketMeta*>(rte_mbuf_to_priv(mbuf));
+}
+
+}  // namespace fairgate

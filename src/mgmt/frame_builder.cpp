@@ -1,0 +1,126 @@
+#include "mgmt/frame_builder.h"
+
+#include "core/checksum.h"
+#include "core/packet_meta.h"
+
+#include <rte_arp.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace fairgate {
+namespace {
+
+constexpr uint8_t kDefaultTtl = 64;
+constexpr uint32_t kIcmpQuoteMax = 548;  // keeps the error within 576 bytes (RFC 1812 4.3.2.3)
+
+rte_ether_hdr* append_ethernet(rte_mbuf* mbuf, const PortInfo& port, const rte_ether_addr& destination,
+                               uint16_t ethertype) {
+  uint16_t l2_len = port.vlan ? sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr) : sizeof(rte_ether_hdr);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(mbuf, l2_len));
+  eth->dst_addr = destination;
+  eth->src_addr = port.mac;
+  if (port.vlan) {
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
+    auto* tag = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
+    tag->vlan_tci = rte_cpu_to_be_16(port.vlan);
+    tag->eth_proto = rte_cpu_to_be_16(ethertype);
+  } else {
+    eth->ether_type = rte_cpu_to_be_16(ethertype);
+  }
+  auto* meta = packet_meta(mbuf);
+  meta->l2_len = l2_len;
+  meta->ethertype = ethertype;
+  return eth;
+}
+
+}  // namespace
+
+rte_mbuf* build_arp_request(rte_mempool* pool, const PortInfo& port, uint32_t target_ip) {
+  rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
+  if (mbuf == nullptr) return nullptr;
+  rte_ether_addr broadcast;
+  std::memset(broadcast.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
+  append_ethernet(mbuf, port, broadcast, RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(rte_pktmbuf_append(mbuf, sizeof(rte_arp_hdr)));
+  arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+  arp->arp_plen = 4;
+  arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+  arp->arp_data.arp_sha = port.mac;
+  arp->arp_data.arp_sip = rte_cpu_to_be_32(port.prefix.address);
+  std::memset(&arp->arp_data.arp_tha, 0, RTE_ETHER_ADDR_LEN);
+  arp->arp_data.arp_tip = rte_cpu_to_be_32(target_ip);
+  return mbuf;
+}
+
+void make_arp_reply(rte_mbuf* request, uint16_t l2_len, const PortInfo& port) {
+  auto* eth = rte_pktmbuf_mtod(request, rte_ether_hdr*);
+  auto* arp = rte_pktmbuf_mtod_offset(request, rte_arp_hdr*, l2_len);
+  arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+  arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+  arp->arp_data.arp_tip = arp->arp_data.arp_sip;
+  arp->arp_data.arp_sha = port.mac;
+  arp->arp_data.arp_sip = rte_cpu_to_be_32(port.prefix.address);
+  eth->dst_addr = arp->arp_data.arp_tha;
+  eth->src_addr = port.mac;
+}
+
+bool icmp_error_allowed(const uint8_t* original, uint32_t available) {
+  if (available < sizeof(rte_ipv4_hdr)) return false;
+  auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(original);
+  if (rte_be_to_cpu_16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) return false;
+  uint32_t source = rte_be_to_cpu_32(ip->src_addr);
+  if (source == 0 || (source >> 28) >= 14 || (source >> 24) == 127) return false;
+  if (ip->next_proto_id == IPPROTO_ICMP) {
+    uint32_t header_len = (ip->version_ihl & 0x0f) * 4u;
+    if (available < header_len + 1) return false;
+    uint8_t type = original[header_len];
+    // Only queries (echo, timestamp, ...) may provoke an error; never another error.
+    return type == RTE_IP_ICMP_ECHO_REQUEST || type == RTE_IP_ICMP_ECHO_REPLY || type == 13 || type == 14;
+  }
+  return true;
+}
+
+rte_mbuf* build_icmp_error(rte_mempool* pool, const uint8_t* original, uint32_t available, uint32_t source,
+                           uint8_t type, uint8_t code, uint16_t next_hop_mtu) {
+  auto* original_ip = reinterpret_cast<const rte_ipv4_hdr*>(original);
+  uint32_t quote = std::min({available, kIcmpQuoteMax, uint32_t{rte_be_to_cpu_16(original_ip->total_length)}});
+  rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
+  if (mbuf == nullptr) return nullptr;
+  uint16_t length = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_icmp_hdr) + quote);
+  auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(mbuf, length));
+  if (data == nullptr) {
+    rte_pktmbuf_free(mbuf);
+    return nullptr;
+  }
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data);
+  std::memset(ip, 0, sizeof *ip);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = 0xc0;  // CS6, network control
+  ip->total_length = rte_cpu_to_be_16(length);
+  ip->time_to_live = kDefaultTtl;
+  ip->next_proto_id = IPPROTO_ICMP;
+  ip->src_addr = rte_cpu_to_be_32(source);
+  ip->dst_addr = original_ip->src_addr;
+  ip->hdr_checksum = checksum::compute(ip, sizeof *ip);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+  icmp->icmp_type = type;
+  icmp->icmp_code = code;
+  icmp->icmp_cksum = 0;
+  // Bytes 4..7: unused, except the next-hop MTU in the low half for "fragmentation needed".
+  icmp->icmp_ident = 0;
+  icmp->icmp_seq_nb = rte_cpu_to_be_16(next_hop_mtu);
+  std::memcpy(icmp + 1, original, quote);
+  icmp->icmp_cksum = checksum::compute(icmp, sizeof(rte_icmp_hdr) + quote);
+  auto* meta = packet_meta(mbuf);
+  meta->l2_len = 0;
+  meta->l3_len = sizeof(rte_ipv4_hdr);
+  meta->ethertype = RTE_ETHER_TYPE_IPV4;
+  return mbuf;
+}
+
+}  // namespace fairgate

@@ -1,0 +1,61 @@
+#include "pipeline/pipeline_spec.h"
+
+#include "config/json_path.h"
+#include "pipeline/stage_registry.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace fairgate {
+namespace {
+std::vector<std::string> parse_stage_list(const JsonField& field) {
+  std::vector<std::string> stages;
+  auto count = field.size();
+  if (count == 0) field.fail("must name at least one stage");
+  for (std::size_t i = 0; i < count; ++i) {
+    auto entry = field.at(i);
+    auto name = entry.string();
+    if (!stage_registered(name)) entry.fail("unknown stage \"" + name + "\" (known: " + registered_stage_names() + ")");
+    stages.push_back(name);
+  }
+  if (stages.front() != "parse") field.fail("must start with the \"parse\" stage");
+  if (stages.back() != "tx") field.fail("must end with the \"tx\" stage");
+  return stages;
+}
+}  // namespace
+
+PipelineSpec parse_pipeline_spec(std::string_view json_text) {
+  nlohmann::json document;
+  try {
+    document = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::parse_error& error) {
+    throw FieldError("pipeline", std::string("not valid JSON: ") + error.what());
+  }
+  JsonField root(document, "pipeline");
+  root.reject_unknown({"name", "description", "from_lan", "from_wan"});
+  PipelineSpec spec;
+  spec.name = root.at("name").string();
+  if (auto description = root.find("description")) spec.description = description->string();
+  spec.from_lan = parse_stage_list(root.at("from_lan"));
+  spec.from_wan = parse_stage_list(root.at("from_wan"));
+  return spec;
+}
+
+std::filesystem::path resolve_pipeline_path(const std::string& reference, const std::filesystem::path& config_dir,
+                                            const std::filesystem::path& pipelines_dir) {
+  if (reference.find('/') != std::string::npos) {
+    std::filesystem::path path(reference);
+    return path.is_absolute() ? path : config_dir / path;
+  }
+  return pipelines_dir / (reference + ".json");
+}
+
+PipelineSpec load_pipeline_spec(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  if (!file) throw FieldError("pipeline", "cannot read " + path.string());
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_pipeline_spec(text.str());
+}
+
+}  // namespace fairgate

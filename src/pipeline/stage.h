@@ -1,0 +1,51 @@
+// The stage interface. A stage is a class with a burst function: it looks at the packets of a
+// burst that still have no final verdict and either leaves them to the next stage or gives
+// them one (VPP's next[] array). The worker acts on the verdicts once, after the last stage.
+#pragma once
+
+#include "core/reasons.h"
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+#include <string_view>
+
+namespace fairgate {
+
+inline constexpr uint16_t kBurstSize = 32;  // packets per RX poll and per stage call
+
+enum class Action : uint8_t {
+  kContinue,  // no verdict yet: the next stage looks at it
+  kForward,   // routed and rewritten; a TX stage sends it to PacketMeta::egress_port
+  kSent,      // handed to a TX buffer; the mbuf belongs to the driver now
+  kPunt,      // to the management thread, PacketMeta::punt_reason says why
+  kDrop,      // freed and counted under drop_reason
+};
+
+struct Burst {
+  rte_mbuf* pkts[kBurstSize];
+  Action action[kBurstSize];
+  DropReason drop_reason[kBurstSize];
+  uint16_t count = 0;
+  uint16_t rx_port = 0;  // port index (Config::ports) the burst arrived on
+
+  void reset(uint16_t port, uint16_t n) {
+    rx_port = port;
+    count = n;
+    for (uint16_t i = 0; i < n; ++i) action[i] = Action::kContinue;
+  }
+  void drop(uint16_t i, DropReason reason) {
+    action[i] = Action::kDrop;
+    drop_reason[i] = reason;
+  }
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string_view name() const = 0;
+  // Gives packets whose action is kContinue (or kForward, for a TX stage) their next action.
+  virtual void process(Burst& burst) = 0;
+};
+
+}  // namespace fairgate

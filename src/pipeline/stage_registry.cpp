@@ -1,0 +1,45 @@
+#include "pipeline/stage_registry.h"
+
+#include "stages/l3/l3_stage.h"
+#include "stages/parse/parse_stage.h"
+#include "stages/tx/tx_stage.h"
+
+#include <functional>
+
+namespace fairgate {
+namespace {
+struct StageFactory {
+  std::string_view name;
+  std::unique_ptr<Stage> (*create)(const StageEnv& env);
+};
+
+const StageFactory kStages[] = {
+    {"parse", [](const StageEnv& env) -> std::unique_ptr<Stage> { return std::make_unique<ParseStage>(env.ports); }},
+    {"l3", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       return std::make_unique<L3Stage>(env.ports, env.neighbors);
+     }},
+    {"tx", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       return std::make_unique<TxStage>(env.tx, env.counters);
+     }},
+};
+}  // namespace
+
+bool stage_registered(std::string_view name) {
+  for (const auto& stage : kStages)
+    if (stage.name == name) return true;
+  return false;
+}
+
+std::string registered_stage_names() {
+  std::string names;
+  for (const auto& stage : kStages) names += (names.empty() ? "" : ", ") + std::string(stage.name);
+  return names;
+}
+
+std::unique_ptr<Stage> create_stage(std::string_view name, const StageEnv& env) {
+  for (const auto& stage : kStages)
+    if (stage.name == name) return stage.create(env);
+  return nullptr;
+}
+
+}  // namespace fairgate

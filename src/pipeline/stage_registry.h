@@ -1,0 +1,31 @@
+// Stage names as written in pipelines/*.json, and the factories that build one instance per
+// worker (a stage's state belongs to its worker alone).
+#pragma once
+
+#include "config/config.h"
+#include "core/rcu_published.h"
+#include "neigh/neighbor_table.h"
+#include "pipeline/stage.h"
+#include "pipeline/worker_state.h"
+#include "ports/ports.h"
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace fairgate {
+
+struct StageEnv {
+  const Config& config;
+  const PortTable& ports;
+  const RcuPublished<NeighborSnapshot>& neighbors;
+  WorkerCounters& counters;
+  WorkerTx& tx;
+  uint16_t worker_index;
+};
+
+bool stage_registered(std::string_view name);
+std::string registered_stage_names();  // "parse, l3, tx"
+std::unique_ptr<Stage> create_stage(std::string_view name, const StageEnv& env);
+
+}  // namespace fairgate
