@@ -34,12 +34,15 @@ std::vector<std::string> build_eal_args(const Config& config, const std::vector<
     lcores += std::to_string(lcore) + "@" + std::to_string(cpus[lcore % cpus.size()]);
   }
   args.insert(args.end(), {"--lcores", lcores, "--main-lcore", "0"});
-  // --in-memory: no runtime files to leave behind, and several instances (lab, tests) coexist.
-  args.insert(args.end(), {"--in-memory", "--file-prefix", config.eal.file_prefix});
+  args.insert(args.end(), {"--file-prefix", config.eal.file_prefix});
   args.insert(args.end(), {"-m", std::to_string(config.eal.memory_mb)});
   bool enough_hugepages = hugepages.free_2mb_pages * 2 >= config.eal.memory_mb;
   bool use_hugepages = config.eal.hugepages == "yes" || (config.eal.hugepages == "auto" && enough_hugepages);
-  if (!use_hugepages) {
+  if (use_hugepages) {
+    // No hugepage files to leave behind, and several instances (lab, tests) coexist. EAL
+    // refuses --in-memory together with --no-huge.
+    args.push_back("--in-memory");
+  } else {
     args.push_back("--no-huge");
     note = config.eal.hugepages == "no" ? "hugepages off by configuration"
                                         : "only " + std::to_string(hugepages.free_2mb_pages) +
