@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Live view of the lab's fairgate for tools/demo: per-port rates, drops by reason, workers,
+and the latest ping from lan1, refreshed every second."""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab")
+
+
+def ctl(command):
+    out = subprocess.run([LAB, "ctl", command, "--json"], capture_output=True, text=True, timeout=10).stdout
+    reply = json.loads(out)
+    if not reply.get("ok"):
+        raise RuntimeError(reply.get("error"))
+    return reply["result"]
+
+
+def last_ping(path):
+    try:
+        with open(path) as log:
+            times = re.findall(r"time=([\d.]+) ms", log.read())
+        return f"{float(times[-1]):.2f} ms" if times else "-"
+    except OSError:
+        return "-"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--ping-log", default="")
+    args = parser.parse_args()
+    clear = "\033[H\033[2J" if sys.stdout.isatty() else ""
+    previous, previous_time = None, None
+    end = time.monotonic() + args.seconds
+    while time.monotonic() < end:
+        ports, stats = ctl("ports"), ctl("stats")
+        now = time.monotonic()
+        lines = [f"fairgate live view ({int(end - now)} s left)   pipeline {stats['pipeline']}, "
+                 f"{len(stats['workers'])} workers, uptime {stats['uptime_s']:.0f} s", ""]
+        lines.append(f"{'port':6} {'role':4} {'address':18} {'rx Mbit/s':>10} {'tx Mbit/s':>10} "
+                     f"{'rx pkt/s':>9} {'tx pkt/s':>9} {'dropped':>8}")
+        for port in ports:
+            rx_rate = tx_rate = rx_pps = tx_pps = 0.0
+            if previous:
+                old = previous[port["name"]]
+                span = now - previous_time
+                rx_rate = (port["rx_bytes"] - old["rx_bytes"]) * 8 / span / 1e6
+                tx_rate = (port["tx_bytes"] - old["tx_bytes"]) * 8 / span / 1e6
+                rx_pps = (port["rx_packets"] - old["rx_packets"]) / span
+                tx_pps = (port["tx_packets"] - old["tx_packets"]) / span
+            dropped = port["rx_dropped"] + port["tx_dropped"] + port["rx_missed"]
+            lines.append(f"{port['name']:6} {port['role']:4} {port['address']:18} {rx_rate:10.2f} {tx_rate:10.2f} "
+                         f"{rx_pps:9.0f} {tx_pps:9.0f} {dropped:8}")
+        drops = {k: v for k, v in stats["drops"].items() if v}
+        lines += ["", "drops by reason: " + (", ".join(f"{k} {v}" for k, v in drops.items()) or "none")]
+        lines.append("workers: " + ", ".join(
+            f"#{w['worker']} {w['busy_polls']} busy / {w['idle_sleeps']} idle sleeps" for w in stats["workers"]))
+        lines.append(f"mbufs in use: {stats['mempool']['in_use']} of {stats['mempool']['size']}   "
+                     f"neighbours: {stats['neighbors']}   lan1 -> 192.0.2.10 ping: {last_ping(args.ping_log)}")
+        lines.append("traffic: lan1 TCP upload, lan2 TCP download, lan3 UDP 5 Mbit/s (modem A: 50/10 Mbit/s)")
+        print(clear + "\n".join(lines), flush=True)
+        if not clear:
+            print()
+        previous = {p["name"]: p for p in ports}
+        previous_time = now
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass
