@@ -14,7 +14,7 @@ def test_malformed_frames_counted_by_reason(lab):
     lan0_mac = lab.port("lan0")["mac"]
     before = lab.drops()
     dropped_before = lab.port("lan0")["rx_dropped"]
-    lab.exec("lan1", "python3", SENDER, "eth0", lan0_mac, str(COUNT), *KINDS, timeout=120)
+    lab.exec("lan1", "/usr/bin/python3", SENDER, "eth0", lan0_mac, str(COUNT), *KINDS, timeout=120)
 
     def all_counted():
         after = lab.drops()
