@@ -5,6 +5,7 @@
 //   build/perf/stage_bench --benchmark_counters_tabular=true
 #include "config/config.h"
 #include "core/checksum.h"
+#include "core/ipv4_rewrite.h"
 #include "core/packet_meta.h"
 #include "core/rcu_published.h"
 #include "neigh/neighbor_table.h"
@@ -118,9 +119,7 @@ void restore_frames(rte_mbuf** pkts, const PortInfo& lan) {
     auto* eth = rte_pktmbuf_mtod(pkts[i], rte_ether_hdr*);
     eth->dst_addr = lan.mac;
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-    uint16_t old_word = *reinterpret_cast<uint16_t*>(&ip->time_to_live);
-    ip->time_to_live = 64;
-    ip->hdr_checksum = checksum::update16(ip->hdr_checksum, old_word, *reinterpret_cast<uint16_t*>(&ip->time_to_live));
+    ipv4_set_ttl(ip, 64);
   }
 }
 

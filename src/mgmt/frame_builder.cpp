@@ -2,6 +2,7 @@
 
 #include "core/checksum.h"
 #include "core/packet_meta.h"
+#include "stages/l3/l2_rewrite.h"
 
 #include <rte_arp.h>
 #include <rte_icmp.h>
@@ -18,18 +19,9 @@ constexpr uint32_t kIcmpQuoteMax = 548;  // keeps the error within 576 bytes (RF
 
 rte_ether_hdr* append_ethernet(rte_mbuf* mbuf, const PortInfo& port, const rte_ether_addr& destination,
                                uint16_t ethertype) {
-  uint16_t l2_len = port.vlan ? sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr) : sizeof(rte_ether_hdr);
+  uint16_t l2_len = l2_header_len(port);
   auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(mbuf, l2_len));
-  eth->dst_addr = destination;
-  eth->src_addr = port.mac;
-  if (port.vlan) {
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
-    auto* tag = reinterpret_cast<rte_vlan_hdr*>(eth + 1);
-    tag->vlan_tci = rte_cpu_to_be_16(port.vlan);
-    tag->eth_proto = rte_cpu_to_be_16(ethertype);
-  } else {
-    eth->ether_type = rte_cpu_to_be_16(ethertype);
-  }
+  write_l2_header(eth, port, destination, ethertype);
   auto* meta = packet_meta(mbuf);
   meta->l2_len = l2_len;
   meta->ethertype = ethertype;

@@ -1,6 +1,6 @@
 #include "stages/l3/l3_stage.h"
 
-#include "core/checksum.h"
+#include "core/ipv4_rewrite.h"
 #include "core/packet_meta.h"
 #include "stages/l3/l2_rewrite.h"
 
@@ -47,11 +47,7 @@ void L3Stage::process(Burst& burst) {
       punt(burst, i, meta, PuntReason::kFragNeeded);
       continue;
     }
-    // TTL and protocol share a 16-bit word of the header checksum.
-    uint16_t old_word = *reinterpret_cast<const uint16_t*>(&ip->time_to_live);
-    --ip->time_to_live;
-    uint16_t new_word = *reinterpret_cast<const uint16_t*>(&ip->time_to_live);
-    ip->hdr_checksum = checksum::update16(ip->hdr_checksum, old_word, new_word);
+    ipv4_set_ttl(ip, static_cast<uint8_t>(ip->time_to_live - 1));
 
     const rte_ether_addr* mac = neighbors ? neighbors->lookup(route.port, route.next_hop) : nullptr;
     if (mac == nullptr) {
