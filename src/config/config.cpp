@@ -187,6 +187,9 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
   } catch (const nlohmann::json::parse_error& error) {
     throw FieldError("config", std::string("not valid JSON: ") + error.what());
   }
+  // The root's path is empty (fields are "ports[0].name"), so name the document here.
+  if (!document.is_object())
+    throw FieldError("config", std::string("must be a JSON object, not ") + document.type_name());
   JsonField root(document, "");
   root.reject_unknown({"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "control"});
   Config config;

@@ -1,6 +1,7 @@
 #include "mgmt/local_handler.h"
 
 #include "core/checksum.h"
+#include "core/ipv4_rewrite.h"
 #include "core/packet_meta.h"
 #include "mgmt/frame_builder.h"
 #include "stages/l3/l2_rewrite.h"
@@ -161,9 +162,7 @@ void LocalHandler::handle_local(rte_mbuf* mbuf, uint64_t now_ms) {
     rte_be32_t requester = ip->src_addr;
     ip->src_addr = ip->dst_addr;
     ip->dst_addr = requester;
-    uint16_t old_ttl_word = *reinterpret_cast<const uint16_t*>(&ip->time_to_live);
-    ip->time_to_live = kReplyTtl;
-    ip->hdr_checksum = checksum::update16(ip->hdr_checksum, old_ttl_word, *reinterpret_cast<const uint16_t*>(&ip->time_to_live));
+    ipv4_set_ttl(ip, kReplyTtl);
     counters_.echo_replies_sent.add();
     transmit_ipv4(mbuf, now_ms);
     return;
@@ -182,9 +181,7 @@ void LocalHandler::handle_oversize(rte_mbuf* mbuf, uint64_t now_ms) {
     return;
   }
   // Fragment on behalf of the sender: the fragments share the original's TTL minus one.
-  uint16_t old_word = *reinterpret_cast<const uint16_t*>(&ip->time_to_live);
-  --ip->time_to_live;
-  ip->hdr_checksum = checksum::update16(ip->hdr_checksum, old_word, *reinterpret_cast<const uint16_t*>(&ip->time_to_live));
+  ipv4_set_ttl(ip, static_cast<uint8_t>(ip->time_to_live - 1));
   uint16_t egress_port = meta->egress_port;
   uint32_t next_hop = meta->next_hop;
   rte_pktmbuf_adj(mbuf, meta->l2_len);
@@ -196,6 +193,10 @@ void LocalHandler::handle_oversize(rte_mbuf* mbuf, uint64_t now_ms) {
     return;
   }
   for (int32_t i = 0; i < count; ++i) {
+    // rte_ipv4_fragment_packet leaves each fragment's header checksum zero.
+    auto* fragment_ip = rte_pktmbuf_mtod(fragments[i], rte_ipv4_hdr*);
+    fragment_ip->hdr_checksum = 0;
+    fragment_ip->hdr_checksum = checksum::compute(fragment_ip, rte_ipv4_hdr_len(fragment_ip));
     auto* fragment_meta = packet_meta(fragments[i]);
     fragment_meta->l2_len = 0;
     fragment_meta->ethertype = RTE_ETHER_TYPE_IPV4;
