@@ -1,0 +1,200 @@
+#include "control/control_server.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fairgate {
+namespace {
+
+using nlohmann::json;
+using Ordered = nlohmann::ordered_json;
+
+class ControlServerTest : public ::testing::Test {
+ protected:
+  ControlServerTest() {
+    char pattern[] = "/tmp/fgunit-ctl.XXXXXX";
+    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir = pattern;
+    path = dir + "/run/fairgate.sock";  // the server makes the missing directory
+    commands.add("version", "the version", [](const JsonField& args) {
+      args.reject_unknown({});
+      return Ordered{{"version", "test"}};
+    });
+    commands.add("echo", "returns its args", [](const JsonField& args) { return Ordered(args.raw()); });
+  }
+  ~ControlServerTest() override {
+    for (int fd : clients) close(fd);
+    std::filesystem::remove_all(dir);
+  }
+
+  int connect_client() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      close(fd);
+      throw std::runtime_error("connect failed: " + std::string(std::strerror(errno)));
+    }
+    timeval timeout{0, 20'000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    clients.push_back(fd);
+    return fd;
+  }
+  static void write_all(int fd, const std::string& text) {
+    ASSERT_EQ(send(fd, text.data(), text.size(), MSG_NOSIGNAL), static_cast<ssize_t>(text.size()));
+  }
+  // Polls the server and reads until `count` reply lines arrived (or two seconds passed).
+  std::vector<json> replies(ControlServer& server, int fd, std::size_t count) {
+    std::vector<json> lines;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (lines.size() < count && std::chrono::steady_clock::now() < deadline) {
+      server.poll();
+      char buffer[4096];
+      ssize_t got = recv(fd, buffer, sizeof buffer, 0);
+      if (got > 0) pending[fd].append(buffer, static_cast<std::size_t>(got));
+      std::size_t newline;
+      while ((newline = pending[fd].find('\n')) != std::string::npos) {
+        lines.push_back(json::parse(pending[fd].substr(0, newline)));
+        pending[fd].erase(0, newline + 1);
+      }
+    }
+    return lines;
+  }
+  // Gives the server time to answer anything more, and returns what arrived.
+  std::string drain(ControlServer& server, int fd) {
+    for (int i = 0; i < 10; ++i) {
+      server.poll();
+      char buffer[4096];
+      ssize_t got = recv(fd, buffer, sizeof buffer, 0);
+      if (got > 0) pending[fd].append(buffer, static_cast<std::size_t>(got));
+    }
+    std::string rest = pending[fd];
+    pending[fd].clear();
+    return rest;
+  }
+
+  std::string dir, path;
+  CommandRegistry commands;
+  std::vector<int> clients;
+  std::map<int, std::string> pending;
+};
+
+TEST_F(ControlServerTest, SocketIsGroupReadableOnly) {
+  ControlServer server(path, commands);
+  EXPECT_EQ(server.path(), path);
+  struct stat info {};
+  ASSERT_EQ(stat(path.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  EXPECT_EQ(info.st_mode & 07777, 0660u);
+}
+
+TEST_F(ControlServerTest, TwoRequestsInOneWriteGetTwoReplies) {
+  ControlServer server(path, commands);
+  int fd = connect_client();
+  write_all(fd, "{\"command\": \"version\"}\n{\"command\": \"echo\", \"args\": {\"n\": 2}}\n");
+  auto got = replies(server, fd, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["ok"], true);
+  EXPECT_EQ(got[0]["result"]["version"], "test");
+  EXPECT_EQ(got[1]["result"]["n"], 2);
+  EXPECT_EQ(drain(server, fd), "") << "exactly one reply per request";
+}
+
+TEST_F(ControlServerTest, ARequestSplitAcrossWritesGetsOneReply) {
+  ControlServer server(path, commands);
+  int fd = connect_client();
+  write_all(fd, "{\"command\": \"ec");
+  EXPECT_EQ(drain(server, fd), "") << "no reply before the newline";
+  write_all(fd, "ho\", \"args\": {\"part\": 2}}\r\n");
+  auto got = replies(server, fd, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["result"]["part"], 2);
+  EXPECT_EQ(drain(server, fd), "");
+}
+
+TEST_F(ControlServerTest, GarbageGetsAnErrorAndTheConnectionKeepsWorking) {
+  ControlServer server(path, commands);
+  int fd = connect_client();
+  write_all(fd, "this is not json\n\n   \n");
+  auto got = replies(server, fd, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["ok"], false);
+  EXPECT_EQ(got[0]["error"], "request: not valid JSON");
+  EXPECT_EQ(drain(server, fd), "") << "blank lines are ignored";
+  write_all(fd, "{\"command\": \"version\", \"args\": {\"x\": 1}}\n{\"command\": \"version\"}\n");
+  got = replies(server, fd, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["error"], "args.x: unknown field");
+  EXPECT_EQ(got[1]["ok"], true);
+}
+
+TEST_F(ControlServerTest, SeveralClientsAreServedIndependently) {
+  ControlServer server(path, commands);
+  int a = connect_client();
+  int b = connect_client();
+  write_all(a, "{\"command\": \"echo\", \"args\": {\"from\": \"a\"}");
+  write_all(b, "{\"command\": \"echo\", \"args\": {\"from\": \"b\"}}\n");
+  auto got_b = replies(server, b, 1);
+  ASSERT_EQ(got_b.size(), 1u);
+  EXPECT_EQ(got_b[0]["result"]["from"], "b");
+  write_all(a, "}\n");
+  auto got_a = replies(server, a, 1);
+  ASSERT_EQ(got_a.size(), 1u);
+  EXPECT_EQ(got_a[0]["result"]["from"], "a");
+}
+
+TEST_F(ControlServerTest, AClientThatLeavesDoesNotDisturbTheOthers) {
+  ControlServer server(path, commands);
+  int leaving = connect_client();
+  write_all(leaving, "{\"command\": \"version\"}\n");
+  close(leaving);
+  clients.erase(std::find(clients.begin(), clients.end(), leaving));
+  for (int i = 0; i < 5; ++i) server.poll();
+  int fd = connect_client();
+  write_all(fd, "{\"command\": \"version\"}\n");
+  EXPECT_EQ(replies(server, fd, 1).size(), 1u);
+}
+
+TEST_F(ControlServerTest, StaleSocketFileIsReplacedALiveOneIsNot) {
+  {
+    ControlServer first(path, commands);
+    EXPECT_THROW(ControlServer second(path, commands), std::runtime_error) << "another server still answers";
+  }
+  EXPECT_FALSE(std::filesystem::exists(path)) << "removed when the server goes away";
+  // A file left behind by a crash is replaced.
+  {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    close(fd);  // bound, never listened: a stale socket file
+  }
+  ASSERT_TRUE(std::filesystem::exists(path));
+  ControlServer server(path, commands);
+  int fd = connect_client();
+  write_all(fd, "{\"command\": \"version\"}\n");
+  EXPECT_EQ(replies(server, fd, 1).size(), 1u);
+}
+
+TEST_F(ControlServerTest, PathTooLongIsRefused) {
+  EXPECT_THROW(ControlServer(dir + "/" + std::string(120, 'x'), commands), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace fairgate
