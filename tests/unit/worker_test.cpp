@@ -4,10 +4,9 @@
 #include "mgmt/frame_builder.h"
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/worker.h"
+#include "ring_device.h"
 #include "test_env.h"
 
-#include <rte_bus_vdev.h>
-#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -27,20 +26,7 @@ namespace fairgate::test {
 namespace {
 
 constexpr uint16_t kLan = 0, kWan = 1;
-constexpr unsigned kRingSize = 1024;
 constexpr unsigned kPoolSize = 4095;
-
-// One ring ethdev: an RX ring per RX queue (the test produces, the PMD consumes) and a TX ring
-// per TX queue (the PMD produces, the test consumes).
-struct RingDevice {
-  std::string name;  // the ethdev's name, as open_ports looks it up
-  std::vector<rte_ring*> rx, tx;
-};
-
-void free_ring_contents(rte_ring* ring) {
-  void* object;
-  while (rte_ring_dequeue(ring, &object) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(object));
-}
 
 std::vector<rte_mbuf*> dequeue_all(rte_ring* ring) {
   std::vector<rte_mbuf*> out;
@@ -75,18 +61,9 @@ class WorkerTest : public ::testing::TestWithParam<unsigned> {
     ASSERT_NE(pool, nullptr) << rte_strerror(rte_errno);
 
     for (uint16_t p = 0; p < config.ports.size(); ++p) {
-      RingDevice device;
-      for (uint16_t q = 0; q < config.ports[p].rx_queues; ++q)
-        device.rx.push_back(make_ring(prefix + "p" + std::to_string(p) + "rx" + std::to_string(q)));
-      for (uint16_t q = 0; q < config.ports[p].tx_queues; ++q)
-        device.tx.push_back(make_ring(prefix + "p" + std::to_string(p) + "tx" + std::to_string(q)));
-      std::string short_name = prefix + "p" + std::to_string(p);
-      int id = rte_eth_from_rings(short_name.c_str(), device.rx.data(), static_cast<unsigned>(device.rx.size()),
-                                  device.tx.data(), static_cast<unsigned>(device.tx.size()), rte_socket_id());
-      ASSERT_GE(id, 0) << rte_strerror(rte_errno);
-      device.name = "net_ring_" + short_name;
-      config.ports[p].device = device.name;  // what open_ports looks the device up by
-      devices.push_back(device);
+      devices.push_back(std::make_unique<RingDevice>(prefix + "p" + std::to_string(p), config.ports[p].rx_queues,
+                                                     config.ports[p].tx_queues));
+      config.ports[p].device = devices.back()->name();  // what open_ports looks the device up by
     }
     ports = open_ports(config, pool);
     ports_open = true;
@@ -108,27 +85,15 @@ class WorkerTest : public ::testing::TestWithParam<unsigned> {
 
   void TearDown() override {
     workers.clear();  // frees what is left in their punt and management rings
-    for (auto& device : devices) {
-      for (auto* ring : device.rx) free_ring_contents(ring);
-      for (auto* ring : device.tx) free_ring_contents(ring);
-    }
+    for (auto& device : devices) device->clear();
     if (ports_open) close_ports(ports);
-    for (auto& device : devices) {
-      rte_vdev_uninit(device.name.c_str());
-      for (auto* ring : device.rx) rte_ring_free(ring);
-      for (auto* ring : device.tx) rte_ring_free(ring);
-    }
+    devices.clear();
     if (pool != nullptr) {
       EXPECT_EQ(rte_mempool_avail_count(pool), kPoolSize) << "mbufs lost";
       rte_mempool_free(pool);
     }
   }
 
-  rte_ring* make_ring(const std::string& name) {
-    rte_ring* ring = rte_ring_create(name.c_str(), kRingSize, static_cast<int>(rte_socket_id()), 0);
-    if (ring == nullptr) throw std::runtime_error("cannot create ring " + name);
-    return ring;
-  }
   std::vector<rte_mbuf*> mbufs(const std::vector<Bytes>& frames, uint16_t port) {
     std::vector<rte_mbuf*> out;
     for (const auto& frame : frames) out.push_back(to_mbuf(frame, port, pool));
@@ -138,19 +103,10 @@ class WorkerTest : public ::testing::TestWithParam<unsigned> {
     auto pkts = mbufs(frames, port);
     workers[w]->process_burst(port, pkts.data(), static_cast<uint16_t>(pkts.size()));
   }
-  // Decodes and frees what a TX ring holds.
-  std::vector<Frame> sent(uint16_t port, unsigned queue) {
-    std::vector<Frame> out;
-    for (auto* mbuf : dequeue_all(devices[port].tx[queue])) {
-      out.push_back(Frame::of(mbuf));
-      rte_pktmbuf_free(mbuf);
-    }
-    return out;
-  }
+  std::vector<Frame> sent(uint16_t port, unsigned queue) { return devices[port]->take(queue); }
   unsigned tx_total() const {
     unsigned total = 0;
-    for (const auto& device : devices)
-      for (auto* ring : device.tx) total += rte_ring_count(ring);
+    for (const auto& device : devices) total += device->tx_count();
     return total;
   }
 
@@ -158,7 +114,7 @@ class WorkerTest : public ::testing::TestWithParam<unsigned> {
   unsigned worker_count = 1;
   Config config;
   rte_mempool* pool = nullptr;
-  std::vector<RingDevice> devices;
+  std::vector<std::unique_ptr<RingDevice>> devices;
   PortTable ports;
   bool ports_open = false;
   PipelineSpec pipeline;
@@ -175,6 +131,8 @@ TEST_P(WorkerTest, PortsOpenWithAQueuePairPerWorker) {
   for (const auto& port : ports.ports) {
     rte_eth_dev_info info;
     ASSERT_EQ(rte_eth_dev_info_get(port.dpdk_port, &info), 0);
+    EXPECT_EQ(info.nb_rx_queues, worker_count) << "one RX queue per worker, each polled";
+    EXPECT_EQ(info.nb_tx_queues, worker_count) << "one TX queue per worker";
     EXPECT_EQ(port.rx_queues, worker_count);
     EXPECT_EQ(port.tx_queues, worker_count);
   }
@@ -192,9 +150,9 @@ TEST_P(WorkerTest, ForwardsLanToWanThroughItsOwnTxQueue) {
     workers[w]->flush_tx();
     for (unsigned q = 0; q < worker_count; ++q) {
       if (q != w) {
-        EXPECT_EQ(rte_ring_count(devices[kWan].tx[q]), 0u) << "another worker's queue";
+        EXPECT_EQ(rte_ring_count(devices[kWan]->tx(q)), 0u) << "another worker's queue";
       }
-      EXPECT_EQ(rte_ring_count(devices[kLan].tx[q]), 0u);
+      EXPECT_EQ(rte_ring_count(devices[kLan]->tx(q)), 0u);
     }
     auto out = sent(kWan, w);
     ASSERT_EQ(out.size(), 8u);
@@ -306,10 +264,10 @@ TEST_P(WorkerTest, FullTxQueueIsCountedAndFreed) {
   const unsigned w = worker_count - 1;
   // Fill the WAN TX ring of this worker's queue so the driver refuses everything.
   std::vector<rte_mbuf*> filler;
-  while (rte_ring_free_count(devices[kWan].tx[w]) > 0) {
+  while (rte_ring_free_count(devices[kWan]->tx(w)) > 0) {
     rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
     ASSERT_NE(mbuf, nullptr);
-    ASSERT_EQ(rte_ring_enqueue(devices[kWan].tx[w], mbuf), 0);
+    ASSERT_EQ(rte_ring_enqueue(devices[kWan]->tx(w), mbuf), 0);
   }
   std::vector<Bytes> frames;
   for (uint16_t i = 0; i < 5; ++i) frames.push_back(lan_to_internet(i));
@@ -384,10 +342,10 @@ TEST_P(WorkerTest, RunForwardsOnWorkerLcoresAndStops) {
       wan.push_back(internet_to(lan_host(), static_cast<uint16_t>(1000 * q + i)));
     }
     for (auto* mbuf : mbufs(lan, kLan)) {
-      ASSERT_EQ(rte_ring_enqueue(devices[kLan].rx[q], mbuf), 0);
+      ASSERT_EQ(rte_ring_enqueue(devices[kLan]->rx(q), mbuf), 0);
     }
     for (auto* mbuf : mbufs(wan, kWan)) {
-      ASSERT_EQ(rte_ring_enqueue(devices[kWan].rx[q], mbuf), 0);
+      ASSERT_EQ(rte_ring_enqueue(devices[kWan]->rx(q), mbuf), 0);
     }
   }
   wait_for(2u * kPerQueue * worker_count, "every packet forwarded");
@@ -415,7 +373,7 @@ TEST_P(WorkerTest, RunForwardsOnWorkerLcoresAndStops) {
   published.publish(table.snapshot());
   for (unsigned q = 0; q < worker_count; ++q) {
     auto pkts = mbufs({internet_to(lan_host2(), 7)}, kWan);
-    ASSERT_EQ(rte_ring_enqueue(devices[kWan].rx[q], pkts[0]), 0);
+    ASSERT_EQ(rte_ring_enqueue(devices[kWan]->rx(q), pkts[0]), 0);
   }
   wait_for(worker_count, "forwarded with the new snapshot");
   for (unsigned q = 0; q < worker_count; ++q) {
@@ -432,7 +390,7 @@ TEST_P(WorkerTest, RunForwardsOnWorkerLcoresAndStops) {
   // Punts reach the management side while the loop runs.
   for (unsigned q = 0; q < worker_count; ++q) {
     auto pkts = mbufs({lan_to_internet(9, 1)}, kLan);
-    ASSERT_EQ(rte_ring_enqueue(devices[kLan].rx[q], pkts[0]), 0);
+    ASSERT_EQ(rte_ring_enqueue(devices[kLan]->rx(q), pkts[0]), 0);
   }
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto punted = [&] {
