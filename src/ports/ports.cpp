@@ -24,21 +24,7 @@ PortInfo info_from_config(const PortConfig& port) {
   info.tx_queues = port.tx_queues;
   return info;
 }
-}  // namespace
-
-PortTable make_port_table(const Config& config) {
-  PortTable table;
-  for (std::size_t i = 0; i < config.ports.size(); ++i) {
-    auto info = info_from_config(config.ports[i]);
-    info.dpdk_port = static_cast<uint16_t>(i);
-    info.mac = {{0x02, 0, 0, 0, 0, static_cast<uint8_t>(i + 1)}};
-    table.ports.push_back(info);
-  }
-  return table;
-}
-
-PortTable open_ports(const Config& config, rte_mempool* pool) {
-  PortTable table;
+void open_each_port(const Config& config, rte_mempool* pool, PortTable& table) {
   for (const auto& port : config.ports) {
     auto info = info_from_config(port);
     auto device_name = port.device.substr(0, port.device.find(','));
@@ -81,8 +67,32 @@ PortTable open_ports(const Config& config, rte_mempool* pool) {
     if (int rc = rte_eth_dev_start(info.dpdk_port); rc != 0) port_error(port, "start", rc);
     table.ports.push_back(info);
   }
+}
+
+}  // namespace
+
+PortTable make_port_table(const Config& config) {
+  PortTable table;
+  for (std::size_t i = 0; i < config.ports.size(); ++i) {
+    auto info = info_from_config(config.ports[i]);
+    info.dpdk_port = static_cast<uint16_t>(i);
+    info.mac = {{0x02, 0, 0, 0, 0, static_cast<uint8_t>(i + 1)}};
+    table.ports.push_back(info);
+  }
   return table;
 }
+
+PortTable open_ports(const Config& config, rte_mempool* pool) {
+  PortTable table;
+  try {
+    open_each_port(config, pool, table);
+  } catch (...) {
+    close_ports(table);  // the ports started before the one that failed
+    throw;
+  }
+  return table;
+}
+
 
 void close_ports(const PortTable& table) {
   for (const auto& port : table.ports) {
