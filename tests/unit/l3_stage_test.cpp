@@ -284,10 +284,19 @@ TEST(RouteTable, ConnectedLongestPrefixThenDefault) {
 TEST(RouteTable, NotForwardable) {
   Config config = parse_config(kTwoPortConfig);
   PortTable ports = make_port_table(config);
+  RouteTable routes(ports);
   for (const char* address : {"255.255.255.255", "224.0.0.1", "239.255.255.250", "240.0.0.1", "10.10.0.255", "198.51.100.127"})
-    EXPECT_TRUE(not_forwardable(ports, ip(address))) << address;
+    EXPECT_TRUE(routes.not_forwardable(ip(address))) << address;
   for (const char* address : {"10.10.0.11", "192.0.2.10", "198.51.100.1", "223.255.255.255", "10.10.0.0"})
-    EXPECT_FALSE(not_forwardable(ports, ip(address))) << address;
+    EXPECT_FALSE(routes.not_forwardable(ip(address))) << address;
+}
+
+TEST(RouteTable, LocalAddresses) {
+  Config config = parse_config(kTwoPortConfig);
+  RouteTable routes(make_port_table(config));
+  for (const auto& port : config.ports) EXPECT_TRUE(routes.is_local(port.address.address)) << port.name;
+  for (const char* address : {"10.10.0.11", "198.51.100.1", "10.10.0.255", "0.0.0.0"})
+    EXPECT_FALSE(routes.is_local(ip(address))) << address;
 }
 
 }  // namespace

@@ -23,11 +23,11 @@ void L3Stage::process(Burst& burst) {
     auto* ip = rte_pktmbuf_mtod_offset(mbuf, rte_ipv4_hdr*, meta->l2_len);
     uint32_t destination = rte_be_to_cpu_32(ip->dst_addr);
 
-    if (ports_.owner_of(destination) >= 0) {
+    if (routes_.is_local(destination)) {
       punt(burst, i, meta, PuntReason::kLocal);
       continue;
     }
-    if (not_forwardable(ports_, destination)) {
+    if (routes_.not_forwardable(destination)) {
       burst.drop(i, DropReason::kIpv4NotForwardable);
       continue;
     }

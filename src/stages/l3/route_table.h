@@ -17,6 +17,21 @@ struct Route {
 class RouteTable {
  public:
   explicit RouteTable(const PortTable& ports);
+
+  // One of the gateway's own addresses.
+  bool is_local(uint32_t destination) const {
+    for (uint32_t own : own_addresses_)
+      if (own == destination) return true;
+    return false;
+  }
+  // Limited broadcast, multicast, class E, or a connected prefix's directed broadcast.
+  bool not_forwardable(uint32_t destination) const {
+    if ((destination >> 28) >= 14) return true;
+    for (uint32_t broadcast : broadcasts_)
+      if (broadcast == destination) return true;
+    return false;
+  }
+
   // Longest matching connected prefix, else the default route. False when nothing matches.
   bool lookup(uint32_t destination, Route* route) const {
     for (const auto& connected : connected_)
@@ -34,13 +49,11 @@ class RouteTable {
     uint32_t network, mask;
     uint16_t port;
   };
+  // Compact copies of what every packet is checked against, so the hot loop stays in one line.
+  std::vector<uint32_t> own_addresses_, broadcasts_;
   std::vector<Connected> connected_;  // longest prefix first
   Route default_{};
   bool has_default_ = false;
 };
-
-// True for destinations a router does not forward: limited broadcast, multicast, class E,
-// and the directed broadcast of a connected prefix.
-bool not_forwardable(const PortTable& ports, uint32_t destination);
 
 }  // namespace fairgate
