@@ -74,9 +74,11 @@ void Gateway::start() {
     throw std::runtime_error("cannot set up RCU for the workers");
   neighbors_.set_qsbr(qsbr_);
 
-  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_};
-  for (uint16_t w = 0; w < worker_count; ++w)
+  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_, &handoff_rings_};
+  for (uint16_t w = 0; w < worker_count; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, config_.workers[w], deps));
+    handoff_rings_.push_back(workers_.back()->handoff_ring());
+  }
   sink_.set_workers(&workers_);
   local_ = std::make_unique<LocalHandler>(ports_, config_.neighbors, pool_, sink_, neighbors_);
 

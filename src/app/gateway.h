@@ -86,6 +86,7 @@ class Gateway {
   CommandRegistry commands_;
   std::unique_ptr<ControlServer> control_;
   std::vector<Launch> launches_;
+  std::vector<rte_ring*> handoff_rings_;  // by worker index, for NAT state ownership
   std::atomic<bool> stop_workers_{false};
   bool stop_requested_ = false;
   bool workers_running_ = false;

@@ -170,7 +170,117 @@ void check_port_set(const JsonField& field, const Config& config) {
   if (config.first_port(PortRole::kWan) < 0) field.fail("needs at least one port with role \"wan\"");
 }
 
+std::pair<uint16_t, uint16_t> parse_port_range(const JsonField& field) {
+  // A number, or "first-last" / "first:last" (FairNAT writes ranges with ':').
+  if (field.is_number()) {
+    auto port = static_cast<uint16_t>(field.unsigned_in(1, 65535));
+    return {port, port};
+  }
+  auto text = field.string();
+  auto separator = text.find_first_of("-:");
+  auto parse_one = [&](const std::string& part) -> uint16_t {
+    char* end = nullptr;
+    unsigned long value = std::strtoul(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || value < 1 || value > 65535)
+      field.fail("\"" + text + "\" is not a port (1-65535) or range (6000-6100)");
+    return static_cast<uint16_t>(value);
+  };
+  uint16_t first = parse_one(text.substr(0, separator));
+  uint16_t last = separator == std::string::npos ? first : parse_one(text.substr(separator + 1));
+  if (last < first) field.fail("\"" + text + "\" ends before it starts");
+  return {first, last};
+}
+
+NatConfig parse_nat(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes) {
+  field.reject_unknown({"sessions", "sessions_per_subscriber", "ports", "filtering", "timeouts", "mss_clamp",
+                        "ttl_set", "port_forwards"});
+  NatConfig nat;
+  if (auto f = field.find("sessions")) nat.max_sessions = static_cast<uint32_t>(f->unsigned_in(64, 1u << 24));
+  if (auto f = field.find("sessions_per_subscriber"))
+    nat.sessions_per_subscriber = static_cast<uint32_t>(f->unsigned_in(1, 1u << 24));
+  if (auto f = field.find("ports")) {
+    auto [first, last] = parse_port_range(*f);
+    if (last - first < 63) f->fail("needs at least 64 ports");
+    nat.port_min = first;
+    nat.port_max = last;
+  }
+  if (auto f = field.find("filtering")) {
+    auto mode = f->string();
+    if (mode == "endpoint-independent")
+      nat.endpoint_independent_filtering = true;
+    else if (mode != "address-and-port-dependent")
+      f->fail("must be \"address-and-port-dependent\" or \"endpoint-independent\"");
+  }
+  if (auto timeouts = field.find("timeouts")) {
+    timeouts->reject_unknown({"tcp_established_s", "tcp_transitory_s", "udp_s", "icmp_s"});
+    if (auto f = timeouts->find("tcp_established_s")) nat.tcp_established_s = static_cast<uint32_t>(f->unsigned_in(1, 1u << 20));
+    if (auto f = timeouts->find("tcp_transitory_s")) nat.tcp_transitory_s = static_cast<uint32_t>(f->unsigned_in(1, 1u << 20));
+    if (auto f = timeouts->find("udp_s")) nat.udp_s = static_cast<uint32_t>(f->unsigned_in(1, 1u << 20));
+    if (auto f = timeouts->find("icmp_s")) nat.icmp_s = static_cast<uint32_t>(f->unsigned_in(1, 1u << 20));
+  }
+  if (auto f = field.find("mss_clamp")) {
+    if (f->is_number()) {
+      nat.mss_clamp = static_cast<uint16_t>(f->unsigned_in(536, 9000));
+    } else {
+      auto mode = f->string();
+      if (mode == "mtu")
+        nat.mss_clamp_to_mtu = true;
+      else if (mode != "off")
+        f->fail("must be \"off\", \"mtu\" or a segment size in bytes (536-9000)");
+    }
+  }
+  if (auto f = field.find("ttl_set")) nat.ttl_set = static_cast<uint8_t>(f->unsigned_in(0, 255));
+  if (auto forwards = field.find("port_forwards")) {
+    for (std::size_t i = 0; i < forwards->size(); ++i) {
+      auto rule = parse_port_forward(forwards->at(i), lan_prefixes);
+      for (std::size_t j = 0; j < nat.port_forwards.size(); ++j)
+        if (rule.overlaps(nat.port_forwards[j]))
+          forwards->at(i).fail("overlaps " + forwards->path() + "[" + std::to_string(j) + "]");
+      nat.port_forwards.push_back(rule);
+    }
+  }
+  return nat;
+}
+
 }  // namespace
+
+PortForwardRule parse_port_forward(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes) {
+  field.reject_unknown({"protocol", "external", "internal", "internal_port"});
+  PortForwardRule rule;
+  auto protocol = field.at("protocol");
+  auto name = protocol.string();
+  rule.tcp = name == "tcp" || name == "both";
+  rule.udp = name == "udp" || name == "both";
+  if (!rule.tcp && !rule.udp) protocol.fail("must be \"tcp\", \"udp\" or \"both\", not \"" + name + "\"");
+  auto [first, last] = parse_port_range(field.at("external"));
+  rule.external_first = first;
+  rule.external_last = last;
+  auto internal = field.at("internal");
+  auto address = parse_ipv4(internal.string());
+  if (!address) internal.fail("\"" + internal.string() + "\" is not an IPv4 address");
+  bool on_lan = false;
+  for (const auto& prefix : lan_prefixes)
+    on_lan |= prefix.contains(*address) && *address != prefix.address && *address != prefix.broadcast();
+  if (!on_lan) internal.fail(internal.string() + " is not a host on a LAN port's prefix");
+  rule.internal = *address;
+  rule.internal_first = first;
+  if (auto port = field.find("internal_port")) {
+    auto [internal_first, internal_last] = parse_port_range(*port);
+    if (internal_last != internal_first && internal_last - internal_first != last - first)
+      port->fail("range must be as long as the external range, or a single port");
+    if (internal_last == internal_first && last != first)
+      port->fail("a single internal port cannot take an external range");
+    rule.internal_first = internal_first;
+  }
+  return rule;
+}
+
+std::vector<Ipv4Prefix> Config::lan_prefixes() const {
+  std::vector<Ipv4Prefix> prefixes;
+  for (const auto& port : ports)
+    if (port.role == PortRole::kLan) prefixes.push_back(port.address);
+  return prefixes;
+}
 
 std::string_view port_role_name(PortRole role) { return role == PortRole::kLan ? "lan" : "wan"; }
 
@@ -191,7 +301,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
   if (!document.is_object())
     throw FieldError("config", std::string("must be a JSON object, not ") + document.type_name());
   JsonField root(document, "");
-  root.reject_unknown({"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "control"});
+  root.reject_unknown({"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "control"});
   Config config;
   if (auto name = root.find("name")) config.name = name->string();
   if (auto pipeline = root.find("pipeline")) {
@@ -256,6 +366,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
     if (auto f = neighbors->find("retry_ms")) n.retry_ms = static_cast<uint32_t>(f->unsigned_in(10, 60000));
     if (auto f = neighbors->find("retries")) n.retries = static_cast<uint32_t>(f->unsigned_in(1, 100));
   }
+  if (auto nat = root.find("nat")) config.nat = parse_nat(*nat, config.lan_prefixes());
   if (auto control = root.find("control")) {
     control->reject_unknown({"socket"});
     if (auto f = control->find("socket")) {

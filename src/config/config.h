@@ -12,6 +12,8 @@
 
 namespace fairgate {
 
+class JsonField;
+
 enum class PortRole : uint8_t { kLan, kWan };
 std::string_view port_role_name(PortRole role);
 
@@ -63,6 +65,38 @@ struct NeighborConfig {
   uint32_t retries = 3;         // requests before the neighbour is declared unreachable
 };
 
+// A static port forward: traffic to the WAN address on `external_first..external_last` goes to
+// `internal` on the same offsets from `internal_first`.
+struct PortForwardRule {
+  bool tcp = false, udp = false;
+  uint16_t external_first = 0, external_last = 0;
+  uint32_t internal = 0;  // host order
+  uint16_t internal_first = 0;
+
+  bool overlaps(const PortForwardRule& other) const {
+    return ((tcp && other.tcp) || (udp && other.udp)) && external_first <= other.external_last &&
+           other.external_first <= external_last;
+  }
+};
+
+struct NatConfig {
+  uint32_t max_sessions = 1u << 20;      // table-wide limit, split evenly between the workers
+  uint32_t sessions_per_subscriber = 4096;
+  uint16_t port_min = 1024, port_max = 65535;  // external ports NAT allocates
+  bool endpoint_independent_filtering = false;  // default: address-and-port-dependent
+  uint32_t tcp_established_s = 7440;     // RFC 7857 section 2.2
+  uint32_t tcp_transitory_s = 240;
+  uint32_t udp_s = 300;
+  uint32_t icmp_s = 60;
+  uint16_t mss_clamp = 0;                // clamp TCP MSS on SYNs to this; 0 = off
+  bool mss_clamp_to_mtu = false;         // clamp to egress MTU - 40 instead
+  uint8_t ttl_set = 0;                   // set the TTL of packets leaving by a WAN; 0 = leave it
+  std::vector<PortForwardRule> port_forwards;
+};
+
+// Parses one port-forward rule object (also used by the portfwd-add command).
+PortForwardRule parse_port_forward(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes);
+
 struct ControlConfig {
   std::string socket = "/run/fairgate/fairgate.sock";
 };
@@ -75,10 +109,12 @@ struct Config {
   std::vector<PortConfig> ports;
   std::vector<WorkerConfig> workers;
   NeighborConfig neighbors;
+  NatConfig nat;
   ControlConfig control;
 
   // Index of the first port with this role, or -1.
   int first_port(PortRole role) const;
+  std::vector<Ipv4Prefix> lan_prefixes() const;
 };
 
 // Parses and validates; throws FieldError naming the first bad field.

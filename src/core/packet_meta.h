@@ -15,7 +15,7 @@ struct PacketMeta {
   uint16_t ethertype;    // inner ethertype, host byte order
   uint16_t egress_port;  // DPDK port id chosen by routing
   uint8_t punt_reason;   // PuntReason, valid when the verdict is kPunt
-  uint8_t reserved;
+  uint8_t handoff_worker;  // owning worker, valid when the verdict is kHandoff
   uint32_t next_hop;     // IPv4 next hop on egress_port, host byte order
 };
 

@@ -37,6 +37,16 @@ namespace fairgate {
   X(kLocalUnsupported, "local_unsupported", "addressed to the gateway, no service for it")   \
   X(kIcmpMalformed, "icmp_malformed", "ICMP message cut short or with a bad checksum")        \
   X(kIcmpRateLimited, "icmp_rate_limited", "ICMP error not sent: over the rate limit")        \
+  X(kSpoofedSource, "spoofed_source", "source address not allowed on the port it came in on") \
+  X(kNatUnsolicited, "nat_unsolicited", "from a WAN to an address behind the NAT")            \
+  X(kNatFiltered, "nat_filtered", "to a mapped port from a remote the mapping never reached")  \
+  X(kNatTableFull, "nat_table_full", "no session free and none to reclaim")                   \
+  X(kNatQuota, "nat_quota", "subscriber at its session quota")                                \
+  X(kNatPortsExhausted, "nat_ports_exhausted", "no free external port")                       \
+  X(kNatTruncated, "nat_truncated", "transport header cut short")                             \
+  X(kNatUnsupported, "nat_unsupported", "protocol or ICMP type NAT cannot translate")          \
+  X(kNatFragment, "nat_fragment", "IP fragment NAT cannot place in a session")                \
+  X(kHandoffFull, "handoff_full", "the owning worker's handoff ring was full")                 \
   X(kNoVerdict, "no_verdict", "pipeline ended without a verdict (pipeline misconfigured)")    \
   X(kShutdown, "shutdown", "freed while stopping")
 

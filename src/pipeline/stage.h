@@ -19,6 +19,7 @@ enum class Action : uint8_t {
   kForward,   // routed and rewritten; a TX stage sends it to PacketMeta::egress_port
   kSent,      // handed to a TX buffer; the mbuf belongs to the driver now
   kPunt,      // to the management thread, PacketMeta::punt_reason says why
+  kHandoff,   // to the worker that owns its state, PacketMeta::handoff_worker
   kDrop,      // freed and counted under drop_reason
 };
 

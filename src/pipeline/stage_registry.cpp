@@ -1,10 +1,11 @@
 #include "pipeline/stage_registry.h"
 
+#include "stages/guard/guard_stage.h"
 #include "stages/l3/l3_stage.h"
+#include "stages/nat/nat_stage.h"
 #include "stages/parse/parse_stage.h"
 #include "stages/tx/tx_stage.h"
 
-#include <functional>
 
 namespace fairgate {
 namespace {
@@ -15,6 +16,12 @@ struct StageFactory {
 
 const StageFactory kStages[] = {
     {"parse", [](const StageEnv& env) -> std::unique_ptr<Stage> { return std::make_unique<ParseStage>(env.ports); }},
+    {"guard", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       return std::make_unique<GuardStage>(env.ports, env.config.lan_prefixes());
+     }},
+    {"nat", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       return std::make_unique<NatStage>(env.config, env.ports, *env.nat, env.counters, env.worker_index, env.workers);
+     }},
     {"l3", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<L3Stage>(env.ports, env.neighbors);
      }},

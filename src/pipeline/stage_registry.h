@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "core/rcu_published.h"
+#include "nat/session_table.h"
 #include "neigh/neighbor_table.h"
 #include "pipeline/stage.h"
 #include "pipeline/worker_state.h"
@@ -22,6 +23,8 @@ struct StageEnv {
   WorkerCounters& counters;
   WorkerTx& tx;
   uint16_t worker_index;
+  uint16_t workers;           // how many workers run
+  SessionTable* nat;          // the worker's NAT sessions, null when the pipeline has no nat stage
 };
 
 bool stage_registered(std::string_view name);

@@ -6,6 +6,7 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <time.h>
@@ -16,6 +17,8 @@ namespace {
 constexpr unsigned kSpinRoundsBeforeSleep = 256;  // empty polls spent in rte_pause() first
 constexpr unsigned kFirstSleepUs = 10;
 constexpr uint64_t kTxDrainUs = 100;  // longest a packet waits in a part-filled TX buffer
+constexpr uint32_t kExpireBusy = 8;    // NAT sessions examined per busy loop round
+constexpr uint32_t kExpireIdle = 256;  // and per idle one
 
 void count_tx_failures(rte_mbuf** unsent, uint16_t count, void* userdata) {
   auto* sink = static_cast<WorkerTx::FailureSink*>(userdata);
@@ -44,35 +47,60 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
     tx_.failure[p] = {&counters_, p};
     rte_eth_tx_buffer_set_err_callback(tx_.buffer[p], count_tx_failures, &tx_.failure[p]);
   }
-  StageEnv env{deps.config, deps.ports, deps.neighbors, counters_, tx_, index};
+  auto workers = static_cast<uint16_t>(deps.config.workers.size());
+  auto uses = [&](const char* stage) {
+    return std::find(deps.pipeline.from_lan.begin(), deps.pipeline.from_lan.end(), stage) != deps.pipeline.from_lan.end() ||
+           std::find(deps.pipeline.from_wan.begin(), deps.pipeline.from_wan.end(), stage) != deps.pipeline.from_wan.end();
+  };
+  if (uses("nat")) {
+    uint32_t capacity = std::max<uint32_t>(64, deps.config.nat.max_sessions / workers);
+    nat_ = std::make_unique<SessionTable>(deps.config.nat, capacity, index, workers, rte_socket_id());
+    // Forwarded ports are never handed out to outbound mappings.
+    for (const auto& rule : deps.config.nat.port_forwards)
+      for (uint8_t p = 0; p < deps.ports.ports.size(); ++p)
+        if (deps.ports.ports[p].role == PortRole::kWan)
+          for (uint32_t port = rule.external_first; port <= rule.external_last; ++port) {
+            if (rule.tcp) nat_->reserve_port(IPPROTO_TCP, p, static_cast<uint16_t>(port), true);
+            if (rule.udp) nat_->reserve_port(IPPROTO_UDP, p, static_cast<uint16_t>(port), true);
+          }
+  }
+  StageEnv env{deps.config, deps.ports, deps.neighbors, counters_, tx_, index, workers, nat_.get()};
   for (const auto& name : deps.pipeline.from_lan) from_lan_.push_back(create_stage(name, env));
   for (const auto& name : deps.pipeline.from_wan) from_wan_.push_back(create_stage(name, env));
   // Single producer, single consumer: each ring connects this worker and the management thread.
   auto suffix = std::to_string(index) + "_" + std::to_string(reinterpret_cast<uintptr_t>(this) & 0xffffff);
   punt_ring_ = make_ring("punt" + suffix, RING_F_SP_ENQ | RING_F_SC_DEQ);
   tx_ring_ = make_ring("mgtx" + suffix, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  // Any worker may hand packets to this one.
+  handoff_ring_ = make_ring("hand" + suffix, RING_F_SC_DEQ);
+  job_ring_ = make_ring("jobs" + suffix, RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 
 Worker::~Worker() {
   rte_mbuf* mbuf;
   while (rte_ring_dequeue(punt_ring_, reinterpret_cast<void**>(&mbuf)) == 0) rte_pktmbuf_free(mbuf);
   while (rte_ring_dequeue(tx_ring_, reinterpret_cast<void**>(&mbuf)) == 0) rte_pktmbuf_free(mbuf);
+  while (rte_ring_dequeue(handoff_ring_, reinterpret_cast<void**>(&mbuf)) == 0) rte_pktmbuf_free(mbuf);
+  run_jobs();
   rte_ring_free(punt_ring_);
   rte_ring_free(tx_ring_);
+  rte_ring_free(handoff_ring_);
+  rte_ring_free(job_ring_);
   for (auto* buffer : tx_.buffer) rte_free(buffer);
 }
 
-void Worker::process_burst(uint16_t rx_port, rte_mbuf** pkts, uint16_t count) {
+void Worker::process_burst(uint16_t rx_port, rte_mbuf** pkts, uint16_t count, bool handed_off) {
   Burst& burst = burst_;
   burst.reset(rx_port, count);
-  auto& port_counters = counters_.ports[rx_port];
-  port_counters.rx_packets.add(count);
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < count; ++i) {
     burst.pkts[i] = pkts[i];
     bytes += rte_pktmbuf_pkt_len(pkts[i]);
   }
-  port_counters.rx_bytes.add(bytes);
+  if (!handed_off) {
+    counters_.ports[rx_port].rx_packets.add(count);
+    counters_.ports[rx_port].rx_bytes.add(bytes);
+  }
 
   PortRole role = deps_.ports.ports[rx_port].role;
   auto& stages = role == PortRole::kLan ? from_lan_ : from_wan_;
@@ -100,6 +128,18 @@ void Worker::dispose(Burst& burst) {
         burst.pkts[i]->port = burst.rx_port;  // the management thread needs the ingress port
         counters_.punts[meta->punt_reason].add();
         punts[punt_count++] = burst.pkts[i];
+        break;
+      }
+      case Action::kHandoff: {
+        rte_mbuf* mbuf = burst.pkts[i];
+        mbuf->port = burst.rx_port;
+        uint8_t owner = packet_meta(mbuf)->handoff_worker;
+        if (deps_.handoff_rings == nullptr || owner >= deps_.handoff_rings->size() ||
+            rte_ring_enqueue((*deps_.handoff_rings)[owner], mbuf) != 0) {
+          counters_.drop(DropReason::kHandoffFull);
+          counters_.ports[burst.rx_port].rx_dropped.add();
+          rte_pktmbuf_free(mbuf);
+        }
         break;
       }
       case Action::kDrop:
@@ -135,6 +175,57 @@ void Worker::drain_management_tx() {
   }
 }
 
+unsigned Worker::drain_handoff() {
+  rte_mbuf* pkts[kBurstSize];
+  unsigned count = rte_ring_dequeue_burst(handoff_ring_, reinterpret_cast<void**>(pkts), kBurstSize, nullptr);
+  // Runs of packets from the same receive port go through the pipeline together.
+  unsigned start = 0;
+  for (unsigned i = 1; i <= count; ++i) {
+    if (i == count || pkts[i]->port != pkts[start]->port) {
+      process_burst(pkts[start]->port, pkts + start, static_cast<uint16_t>(i - start), true);
+      start = i;
+    }
+  }
+  return count;
+}
+
+unsigned Worker::run_jobs() {
+  WorkerJob* job = nullptr;
+  unsigned done = 0;
+  while (rte_ring_dequeue(job_ring_, reinterpret_cast<void**>(&job)) == 0) {
+    if (job->state.load(std::memory_order_acquire) != 2) job->work();
+    if (job->state.exchange(1, std::memory_order_acq_rel) == 2) delete job;
+    ++done;
+  }
+  return done;
+}
+
+bool Worker::run_job(std::function<void()> work, unsigned timeout_ms, bool worker_running) {
+  if (!worker_running) {  // before start or after stop the caller's thread is the only one
+    work();
+    return true;
+  }
+  auto* job = new WorkerJob{std::move(work), {0}};
+  if (rte_ring_enqueue(job_ring_, job) != 0) {
+    delete job;
+    return false;
+  }
+  for (unsigned waited_us = 0; waited_us < timeout_ms * 1000; waited_us += 50) {
+    if (job->state.load(std::memory_order_acquire) == 1) {
+      delete job;
+      return true;
+    }
+    timespec pause{0, 50'000};
+    nanosleep(&pause, nullptr);
+  }
+  // Timed out: the worker frees the job when it gets to it (and skips its work).
+  if (job->state.exchange(2, std::memory_order_acq_rel) == 1) {
+    delete job;
+    return true;
+  }
+  return false;
+}
+
 void Worker::flush_tx() {
   for (uint16_t p = 0; p < deps_.ports.ports.size(); ++p) rte_eth_tx_buffer_flush(tx_.dpdk_port[p], tx_.queue, tx_.buffer[p]);
 }
@@ -160,7 +251,8 @@ void Worker::run(const std::atomic<bool>& stop) {
     rte_rcu_qsbr_thread_register(deps_.qsbr, index_);
     rte_rcu_qsbr_thread_online(deps_.qsbr, index_);
   }
-  const uint64_t drain_cycles = rte_get_tsc_hz() * kTxDrainUs / 1000000;
+  const uint64_t tsc_hz = rte_get_tsc_hz();
+  const uint64_t drain_cycles = tsc_hz * kTxDrainUs / 1000000;
   uint64_t last_flush = rte_rdtsc();
   unsigned idle_rounds = 0;
   rte_mbuf* pkts[kBurstSize];
@@ -173,12 +265,16 @@ void Worker::run(const std::atomic<bool>& stop) {
       received += count;
       process_burst(ref.port, pkts, count);
     }
+    received += drain_handoff();
     drain_management_tx();
+    run_jobs();
     uint64_t now = rte_rdtsc();
     if (received == 0 || now - last_flush > drain_cycles) {
       flush_tx();
       last_flush = now;
     }
+    // Session expiry, amortised: a few sessions per round, more when there is time to spare.
+    if (nat_) nat_->expire(static_cast<uint32_t>(now / tsc_hz), received == 0 ? kExpireIdle : kExpireBusy);
     if (received == 0) {
       counters_.idle_polls.add();
       idle_backoff(idle_rounds);

@@ -7,11 +7,13 @@
 #include "pipeline/stage.h"
 #include "pipeline/stage_registry.h"
 #include "pipeline/worker_state.h"
+#include "nat/session_table.h"
 
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -25,6 +27,16 @@ struct WorkerDeps {
   const PipelineSpec& pipeline;
   const RcuPublished<NeighborSnapshot>& neighbors;
   rte_rcu_qsbr* qsbr = nullptr;  // null: no RCU reporting (single-threaded tests)
+  // Every worker's handoff ring, by worker index; filled before the workers start. Null or
+  // empty with a single worker.
+  const std::vector<rte_ring*>* handoff_rings = nullptr;
+};
+
+// Work the management thread asks a worker to do on its own thread, between bursts, on state
+// only that worker may touch (its NAT sessions). See Worker::run_job.
+struct WorkerJob {
+  std::function<void()> work;
+  std::atomic<int> state{0};  // 0 queued, 1 done, 2 abandoned by a caller that timed out
 };
 
 class alignas(RTE_CACHE_LINE_SIZE) Worker {
@@ -38,7 +50,15 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   void run(const std::atomic<bool>& stop);
 
   // One burst through the pipeline for `rx_port` (port index). Used by run(), tests, benchmarks.
-  void process_burst(uint16_t rx_port, rte_mbuf** pkts, uint16_t count);
+  // `handed_off`: the packets were received by another worker and counted there.
+  void process_burst(uint16_t rx_port, rte_mbuf** pkts, uint16_t count, bool handed_off = false);
+  // Packets other workers handed to this one; returns how many were processed.
+  unsigned drain_handoff();
+  // Runs queued management jobs; returns how many.
+  unsigned run_jobs();
+  // Management thread: runs `work` on this worker's thread and waits for it. False when the
+  // worker did not get to it within `timeout_ms` (the work is then dropped or finishes alone).
+  bool run_job(std::function<void()> work, unsigned timeout_ms, bool worker_running);
   // Sends what the management thread queued and flushes the TX buffers.
   void drain_management_tx();
   void flush_tx();
@@ -48,6 +68,8 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   const std::vector<RxQueueRef>& rx_queues() const { return rx_; }
   rte_ring* punt_ring() const { return punt_ring_; }  // worker -> management
   rte_ring* tx_ring() const { return tx_ring_; }      // management -> worker (frames with mbuf->port = port index)
+  rte_ring* handoff_ring() const { return handoff_ring_; }  // other workers -> this one (mbuf->port = rx port)
+  SessionTable* nat() const { return nat_.get(); }     // null when the pipeline has no nat stage
   // Stage names and their packet counters, per direction.
   const std::vector<std::unique_ptr<Stage>>& stages(PortRole role) const {
     return role == PortRole::kLan ? from_lan_ : from_wan_;
@@ -62,9 +84,12 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   WorkerTx tx_;
   const WorkerDeps deps_;
   std::vector<RxQueueRef> rx_;
+  std::unique_ptr<SessionTable> nat_;
   std::vector<std::unique_ptr<Stage>> from_lan_, from_wan_;
   rte_ring* punt_ring_ = nullptr;
   rte_ring* tx_ring_ = nullptr;
+  rte_ring* handoff_ring_ = nullptr;
+  rte_ring* job_ring_ = nullptr;
   Burst burst_;
 };
 

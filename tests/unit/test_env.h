@@ -34,6 +34,7 @@ inline std::ostream& operator<<(std::ostream& out, Action action) {
     case Action::kForward: return out << "forward";
     case Action::kSent: return out << "sent";
     case Action::kPunt: return out << "punt";
+    case Action::kHandoff: return out << "handoff";
     case Action::kDrop: return out << "drop";
   }
   return out << "action " << static_cast<int>(action);
