@@ -24,6 +24,7 @@ constexpr unsigned kMempoolCache = 256;      // mbufs per lcore cache
 constexpr long kLoopTimeoutNs = 250'000;     // management loop wakes at least every 250 us
 constexpr uint64_t kTickMs = 10;             // neighbour timers and RCU reclaim
 constexpr unsigned kPuntsPerRound = 256;     // per worker per loop round, so commands stay responsive
+constexpr unsigned kJobTimeoutMs = 1000;     // longest the management thread waits for a worker
 
 int worker_main(void* arg) {
   auto* launch = static_cast<Gateway::Launch*>(arg);
@@ -73,8 +74,10 @@ void Gateway::start() {
   if (qsbr_ == nullptr || rte_rcu_qsbr_init(qsbr_, worker_count) != 0)
     throw std::runtime_error("cannot set up RCU for the workers");
   neighbors_.set_qsbr(qsbr_);
+  port_forwards_.publish(std::make_unique<PortForwardTable>(PortForwardTable{config_.nat.port_forwards}));
+  port_forwards_.set_qsbr(qsbr_);
 
-  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_, &handoff_rings_};
+  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_, &handoff_rings_, &port_forwards_};
   for (uint16_t w = 0; w < worker_count; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, config_.workers[w], deps));
     handoff_rings_.push_back(workers_.back()->handoff_ring());
@@ -95,6 +98,43 @@ void Gateway::start() {
   }
   workers_running_ = true;
   local_->start(now_ms());
+}
+
+void Gateway::set_port_forwards(std::vector<PortForwardRule> rules) {
+  const auto& old_rules = port_forwards_.current()->rules;
+  auto reserve = [this](const PortForwardRule& rule, bool reserved) {
+    for (auto& worker : workers_) {
+      SessionTable* nat = worker->nat();
+      if (nat == nullptr) continue;
+      worker->run_job(
+          [&] {
+            for (uint8_t p = 0; p < ports_.ports.size(); ++p) {
+              if (ports_.ports[p].role != PortRole::kWan) continue;
+              for (uint32_t port = rule.external_first; port <= rule.external_last; ++port) {
+                if (rule.tcp) nat->reserve_port(IPPROTO_TCP, p, static_cast<uint16_t>(port), reserved);
+                if (rule.udp) nat->reserve_port(IPPROTO_UDP, p, static_cast<uint16_t>(port), reserved);
+              }
+            }
+          },
+          kJobTimeoutMs, workers_running_);
+    }
+  };
+  auto contains = [](const std::vector<PortForwardRule>& list, const PortForwardRule& rule) {
+    for (const auto& other : list)
+      if (other.tcp == rule.tcp && other.udp == rule.udp && other.external_first == rule.external_first &&
+          other.external_last == rule.external_last && other.internal == rule.internal &&
+          other.internal_first == rule.internal_first)
+        return true;
+    return false;
+  };
+  // New ports leave dynamic allocation before the rule is visible; freed ones return after.
+  for (const auto& rule : rules)
+    if (!contains(old_rules, rule)) reserve(rule, true);
+  std::vector<PortForwardRule> removed;
+  for (const auto& rule : old_rules)
+    if (!contains(rules, rule)) removed.push_back(rule);
+  port_forwards_.publish(std::make_unique<PortForwardTable>(PortForwardTable{std::move(rules)}));
+  for (const auto& rule : removed) reserve(rule, false);
 }
 
 void Gateway::drain_punts(uint64_t now) {
@@ -138,6 +178,7 @@ void Gateway::run(int signal_fd) {
     drain_punts(now);
     if (now - last_tick >= kTickMs) {
       local_->tick(now);
+      port_forwards_.reclaim();
       last_tick = now;
     }
   }

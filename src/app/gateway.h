@@ -7,6 +7,7 @@
 #include "control/control_server.h"
 #include "core/rcu_published.h"
 #include "mgmt/local_handler.h"
+#include "nat/port_forwards.h"
 #include "neigh/neighbor_table.h"
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/worker.h"
@@ -65,6 +66,11 @@ class Gateway {
   const PortTable& ports() const { return ports_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   const LocalHandler& local() const { return *local_; }
+  bool workers_running() const { return workers_running_; }
+  // Port forwards at run time: the current rules, and replacing them (reserves or frees the
+  // external ports on every worker first, then publishes). Management thread only.
+  const PortForwardTable& port_forwards() const { return *port_forwards_.current(); }
+  void set_port_forwards(std::vector<PortForwardRule> rules);
   uint64_t sink_dropped() const { return sink_.dropped(); }
   rte_mempool* pool() const { return pool_; }
   double uptime_s() const;
@@ -80,6 +86,7 @@ class Gateway {
   bool ports_open_ = false;
   rte_rcu_qsbr* qsbr_ = nullptr;
   RcuPublished<NeighborSnapshot> neighbors_;
+  RcuPublished<PortForwardTable> port_forwards_;
   WorkerRingSink sink_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<LocalHandler> local_;

@@ -45,7 +45,6 @@ namespace fairgate {
   X(kNatPortsExhausted, "nat_ports_exhausted", "no free external port")                       \
   X(kNatTruncated, "nat_truncated", "transport header cut short")                             \
   X(kNatUnsupported, "nat_unsupported", "protocol or ICMP type NAT cannot translate")          \
-  X(kNatFragment, "nat_fragment", "IP fragment NAT cannot place in a session")                \
   X(kHandoffFull, "handoff_full", "the owning worker's handoff ring was full")                 \
   X(kNoVerdict, "no_verdict", "pipeline ended without a verdict (pipeline misconfigured)")    \
   X(kShutdown, "shutdown", "freed while stopping")

@@ -66,8 +66,8 @@ const char* proto_name(uint8_t proto) { return proto == kTcp ? "tcp" : proto == 
 }  // namespace
 
 SessionTable::SessionTable(const NatConfig& config, uint32_t capacity, uint16_t worker, uint16_t workers,
-                           uint32_t socket)
-    : config_(config), capacity_(capacity), worker_(worker), workers_(workers) {
+                           uint32_t socket, uint8_t wan_ids)
+    : config_(config), capacity_(capacity), worker_(worker), workers_(workers), wan_ids_(std::min(wan_ids, kMaxWanIds)) {
   sessions_.resize(capacity);
   free_sessions_.reserve(capacity);
   for (uint32_t i = capacity; i-- > 0;) free_sessions_.push_back(i);
@@ -77,7 +77,7 @@ SessionTable::SessionTable(const NatConfig& config, uint32_t capacity, uint16_t 
   subscriber_counts_.resize(capacity);
   free_subscriber_slots_.reserve(capacity);
   for (uint32_t i = capacity; i-- > 0;) free_subscriber_slots_.push_back(i);
-  port_owner_.assign(std::size_t{3} * kMaxWanIds * 65536, 0);
+  port_owner_.assign(std::size_t{3} * wan_ids_ * 65536, 0);
   flows_ = make_hash("natf", capacity * 2, sizeof(FlowKey), socket);
   mapping_hash_ = make_hash("natm", capacity, sizeof(MappingKey), socket);
   subscribers_ = make_hash("nats", capacity, sizeof(uint32_t), socket);
@@ -91,10 +91,10 @@ SessionTable::~SessionTable() {
 }
 
 uint32_t& SessionTable::port_slot(uint8_t proto, uint8_t wan, uint16_t port) {
-  return port_owner_[(std::size_t{proto_class(proto)} * kMaxWanIds + wan) * 65536 + port];
+  return port_owner_[(std::size_t{proto_class(proto)} * wan_ids_ + wan) * 65536 + port];
 }
 uint32_t SessionTable::port_slot_value(uint8_t proto, uint8_t wan, uint16_t port) const {
-  return port_owner_[(std::size_t{proto_class(proto)} * kMaxWanIds + wan) * 65536 + port];
+  return port_owner_[(std::size_t{proto_class(proto)} * wan_ids_ + wan) * 65536 + port];
 }
 
 void SessionTable::reserve_port(uint8_t proto, uint8_t wan, uint16_t port, bool reserved) {

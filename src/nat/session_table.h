@@ -58,7 +58,9 @@ class SessionTable {
   };
 
   // `worker` of `workers`: this table allocates external ports p with p % workers == worker.
-  SessionTable(const NatConfig& config, uint32_t capacity, uint16_t worker, uint16_t workers, uint32_t socket);
+  // `wan_ids`: WAN ids (port indices) are below it; it sizes the external port table.
+  SessionTable(const NatConfig& config, uint32_t capacity, uint16_t worker, uint16_t workers, uint32_t socket,
+               uint8_t wan_ids = kMaxWanIds);
   ~SessionTable();
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
@@ -139,6 +141,7 @@ class SessionTable {
   NatConfig config_;
   uint32_t capacity_;
   uint16_t worker_, workers_;
+  uint8_t wan_ids_;
   std::vector<Session> sessions_;
   std::vector<uint32_t> free_sessions_;
   std::vector<Mapping> mappings_;

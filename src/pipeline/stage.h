@@ -17,7 +17,7 @@ inline constexpr uint16_t kBurstSize = 32;  // packets per RX poll and per stage
 enum class Action : uint8_t {
   kContinue,  // no verdict yet: the next stage looks at it
   kForward,   // routed and rewritten; a TX stage sends it to PacketMeta::egress_port
-  kSent,      // handed to a TX buffer; the mbuf belongs to the driver now
+  kSent,      // taken: handed to a TX buffer, or held by a stage (reassembly); not the worker's now
   kPunt,      // to the management thread, PacketMeta::punt_reason says why
   kHandoff,   // to the worker that owns its state, PacketMeta::handoff_worker
   kDrop,      // freed and counted under drop_reason

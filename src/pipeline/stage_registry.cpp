@@ -20,7 +20,8 @@ const StageFactory kStages[] = {
        return std::make_unique<GuardStage>(env.ports, env.config.lan_prefixes());
      }},
     {"nat", [](const StageEnv& env) -> std::unique_ptr<Stage> {
-       return std::make_unique<NatStage>(env.config, env.ports, *env.nat, env.counters, env.worker_index, env.workers);
+       return std::make_unique<NatStage>(env.config, env.ports, *env.nat, env.counters, env.worker_index, env.workers,
+                                         env.port_forwards);
      }},
     {"l3", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<L3Stage>(env.ports, env.neighbors);

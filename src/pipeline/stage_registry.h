@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "core/rcu_published.h"
+#include "nat/port_forwards.h"
 #include "nat/session_table.h"
 #include "neigh/neighbor_table.h"
 #include "pipeline/stage.h"
@@ -25,6 +26,7 @@ struct StageEnv {
   uint16_t worker_index;
   uint16_t workers;           // how many workers run
   SessionTable* nat;          // the worker's NAT sessions, null when the pipeline has no nat stage
+  const RcuPublished<PortForwardTable>* port_forwards;  // null: the configuration's
 };
 
 bool stage_registered(std::string_view name);

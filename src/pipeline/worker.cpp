@@ -54,7 +54,8 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
   };
   if (uses("nat")) {
     uint32_t capacity = std::max<uint32_t>(64, deps.config.nat.max_sessions / workers);
-    nat_ = std::make_unique<SessionTable>(deps.config.nat, capacity, index, workers, rte_socket_id());
+    nat_ = std::make_unique<SessionTable>(deps.config.nat, capacity, index, workers, rte_socket_id(),
+                                          static_cast<uint8_t>(deps.ports.ports.size()));
     // Forwarded ports are never handed out to outbound mappings.
     for (const auto& rule : deps.config.nat.port_forwards)
       for (uint8_t p = 0; p < deps.ports.ports.size(); ++p)
@@ -64,7 +65,7 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
             if (rule.udp) nat_->reserve_port(IPPROTO_UDP, p, static_cast<uint16_t>(port), true);
           }
   }
-  StageEnv env{deps.config, deps.ports, deps.neighbors, counters_, tx_, index, workers, nat_.get()};
+  StageEnv env{deps.config, deps.ports, deps.neighbors, counters_, tx_, index, workers, nat_.get(), deps.port_forwards};
   for (const auto& name : deps.pipeline.from_lan) from_lan_.push_back(create_stage(name, env));
   for (const auto& name : deps.pipeline.from_wan) from_wan_.push_back(create_stage(name, env));
   // Single producer, single consumer: each ring connects this worker and the management thread.

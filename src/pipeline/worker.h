@@ -7,6 +7,7 @@
 #include "pipeline/stage.h"
 #include "pipeline/stage_registry.h"
 #include "pipeline/worker_state.h"
+#include "nat/port_forwards.h"
 #include "nat/session_table.h"
 
 #include <rte_rcu_qsbr.h>
@@ -30,6 +31,8 @@ struct WorkerDeps {
   // Every worker's handoff ring, by worker index; filled before the workers start. Null or
   // empty with a single worker.
   const std::vector<rte_ring*>* handoff_rings = nullptr;
+  // Port forwards as published by the management thread; null: the configuration's.
+  const RcuPublished<PortForwardTable>* port_forwards = nullptr;
 };
 
 // Work the management thread asks a worker to do on its own thread, between bursts, on state

@@ -5,15 +5,20 @@
 #include "nat/nat_rewrite.h"
 
 #include <rte_cycles.h>
+#include <rte_ip_frag.h>
+#include <rte_malloc.h>
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 
 namespace fairgate {
 namespace {
 
 constexpr uint16_t kIpv4FragmentBits = RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK;
+constexpr uint32_t kFragmentBuckets = 1024, kFragmentBucketEntries = 8;  // datagrams being reassembled
+constexpr uint64_t kFragmentTimeoutS = 2;  // an incomplete datagram is dropped after this
 constexpr uint8_t kIcmpDestUnreachable = 3, kIcmpTimeExceeded = 11, kIcmpParameterProblem = 12;
 constexpr uint32_t kIcmpErrorHeader = 8;  // type, code, checksum, 4 bytes unused or MTU
 
@@ -74,7 +79,7 @@ uint16_t mss_for(const NatConfig& nat, uint16_t mtu) {
 }  // namespace
 
 NatStage::NatStage(const Config& config, const PortTable& ports, SessionTable& sessions, WorkerCounters& counters,
-                   uint16_t worker, uint16_t workers)
+                   uint16_t worker, uint16_t workers, const RcuPublished<PortForwardTable>* port_forwards)
     : config_(config),
       ports_(ports),
       routes_(ports),
@@ -83,10 +88,43 @@ NatStage::NatStage(const Config& config, const PortTable& ports, SessionTable& s
       worker_(worker),
       workers_(workers),
       lan_prefixes_(config.lan_prefixes()),
-      tsc_hz_(rte_get_tsc_hz()) {
+      tsc_hz_(rte_get_tsc_hz()),
+      forwards_(port_forwards ? port_forwards : &own_forwards_) {
+  if (port_forwards == nullptr) own_forwards_.publish(std::make_unique<PortForwardTable>(PortForwardTable{config.nat.port_forwards}));
+  fragments_ = rte_ip_frag_table_create(kFragmentBuckets, kFragmentBucketEntries,
+                                        kFragmentBuckets * kFragmentBucketEntries, tsc_hz_ * kFragmentTimeoutS,
+                                        static_cast<int>(rte_socket_id()));
+  death_row_ = static_cast<rte_ip_frag_death_row*>(
+      rte_zmalloc("nat_death_row", sizeof(rte_ip_frag_death_row), RTE_CACHE_LINE_SIZE));
+  if (fragments_ == nullptr || death_row_ == nullptr) throw std::runtime_error("cannot allocate the NAT reassembly table");
   int wan = config.first_port(PortRole::kWan);
   default_wan_ = static_cast<uint8_t>(wan);
   default_wan_address_ = ports.ports[static_cast<std::size_t>(wan)].prefix.address;
+}
+
+NatStage::~NatStage() {
+  rte_ip_frag_free_death_row(death_row_, 0);
+  rte_ip_frag_table_destroy(fragments_);
+  rte_free(death_row_);
+}
+
+bool NatStage::reassemble(Burst& burst, uint16_t i) {
+  rte_mbuf* mbuf = burst.pkts[i];
+  PacketMeta* meta = packet_meta(mbuf);
+  mbuf->l2_len = meta->l2_len;
+  mbuf->l3_len = meta->l3_len;
+  auto* ip = rte_pktmbuf_mtod_offset(mbuf, rte_ipv4_hdr*, meta->l2_len);
+  rte_mbuf* whole = rte_ipv4_frag_reassemble_packet(fragments_, death_row_, mbuf, rte_rdtsc(), ip);
+  if (whole == nullptr) {
+    burst.action[i] = Action::kSent;  // held by the reassembly table, or freed there on error
+    return false;
+  }
+  // The first fragment's mbuf heads the datagram: its header now describes the whole of it.
+  auto* whole_ip = rte_pktmbuf_mtod_offset(whole, rte_ipv4_hdr*, packet_meta(whole)->l2_len);
+  whole_ip->hdr_checksum = 0;
+  whole_ip->hdr_checksum = checksum::compute(whole_ip, packet_meta(whole)->l3_len);
+  burst.pkts[i] = whole;
+  return true;
 }
 
 bool NatStage::is_wan_address(uint32_t address, uint8_t* wan) const {
@@ -96,14 +134,6 @@ bool NatStage::is_wan_address(uint32_t address, uint8_t* wan) const {
       return true;
     }
   return false;
-}
-
-const PortForwardRule* NatStage::forward_for(uint8_t proto, uint16_t port) const {
-  for (const auto& rule : config_.nat.port_forwards)
-    if (((proto == IPPROTO_TCP && rule.tcp) || (proto == IPPROTO_UDP && rule.udp)) && port >= rule.external_first &&
-        port <= rule.external_last)
-      return &rule;
-  return nullptr;
 }
 
 bool NatStage::classify(Burst& burst, uint16_t i, FlowKey* key, Path* path, uint16_t* owner) {
@@ -126,15 +156,17 @@ bool NatStage::classify(Burst& burst, uint16_t i, FlowKey* key, Path* path, uint
     return false;
   }
 
+  if (rte_be_to_cpu_16(ip->fragment_offset) & kIpv4FragmentBits) {
+    // Only the first fragment carries the ports: translate the datagram once it is whole.
+    if (!reassemble(burst, i)) return false;
+    mbuf = burst.pkts[i];
+    ip = rte_pktmbuf_mtod_offset(mbuf, rte_ipv4_hdr*, packet_meta(mbuf)->l2_len);
+  }
   L4View l4 = l4_of(mbuf, ip);
   key->src = src;
   key->dst = dst;
   key->proto = ip->next_proto_id;
   key->sport = key->dport = 0;
-  if (rte_be_to_cpu_16(ip->fragment_offset) & kIpv4FragmentBits) {
-    burst.drop(i, DropReason::kNatFragment);
-    return false;
-  }
   switch (key->proto) {
     case IPPROTO_TCP:
     case IPPROTO_UDP: {
@@ -407,6 +439,7 @@ void NatStage::process(Burst& burst) {
     paths[count] = path;
     ++count;
   }
+  rte_ip_frag_free_death_row(death_row_, 3);
   if (count == 0) return;
   uint32_t found[kBurstSize];
   bool reply[kBurstSize];

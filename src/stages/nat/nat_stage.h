@@ -7,19 +7,25 @@
 #pragma once
 
 #include "config/config.h"
+#include "core/rcu_published.h"
 #include "nat/flow_key.h"
+#include "nat/port_forwards.h"
 #include "nat/session_table.h"
 #include "pipeline/stage.h"
 #include "pipeline/worker_state.h"
 #include "ports/ports.h"
 #include "stages/l3/route_table.h"
 
+#include <rte_ip_frag.h>
+
 namespace fairgate {
 
 class NatStage final : public Stage {
  public:
+  // `port_forwards`: the published rules; null to follow config.nat.port_forwards only.
   NatStage(const Config& config, const PortTable& ports, SessionTable& sessions, WorkerCounters& counters,
-           uint16_t worker, uint16_t workers);
+           uint16_t worker, uint16_t workers, const RcuPublished<PortForwardTable>* port_forwards = nullptr);
+  ~NatStage() override;
   std::string_view name() const override { return "nat"; }
   void process(Burst& burst) override;
 
@@ -35,7 +41,12 @@ class NatStage final : public Stage {
   void translate_icmp_error(Burst& burst, uint16_t i, uint32_t session, bool reply);
   bool classify_icmp_error(Burst& burst, uint16_t i, const uint8_t* icmp, uint32_t length, bool to_wan_address,
                            FlowKey* key, Path* path, uint16_t* owner);
-  const PortForwardRule* forward_for(uint8_t proto, uint16_t port) const;
+  const PortForwardRule* forward_for(uint8_t proto, uint16_t port) const {
+    return forwards_->current()->find(proto, port);
+  }
+  // Feeds a fragment to reassembly: the whole datagram once complete (the burst slot then holds
+  // it), else false and the slot's packet is held by the reassembly table.
+  bool reassemble(Burst& burst, uint16_t i);
   bool is_wan_address(uint32_t address, uint8_t* wan) const;
 
   const Config& config_;
@@ -48,6 +59,10 @@ class NatStage final : public Stage {
   uint32_t default_wan_address_;
   std::vector<Ipv4Prefix> lan_prefixes_;
   uint64_t tsc_hz_;
+  RcuPublished<PortForwardTable> own_forwards_;  // when no published table is given
+  const RcuPublished<PortForwardTable>* forwards_;
+  rte_ip_frag_tbl* fragments_ = nullptr;
+  rte_ip_frag_death_row* death_row_ = nullptr;
 };
 
 }  // namespace fairgate
