@@ -29,6 +29,8 @@ def frames(dst_mac, src_mac):
         "arp_malformed": eth / ARP(hwlen=8, psrc=SRC_IP, pdst="10.10.0.1") / Raw(b"\x00" * 8),
         "l2_not_for_us": Ether(dst="02:00:00:00:77:77", src=src_mac) / good_ip,
         "ttl_exceeded": eth / IP(src=SRC_IP, dst=DST_IP, ttl=1) / ICMP() / Raw(b"x" * 16),
+        # A LAN host claiming an address outside the LAN.
+        "spoofed_source": eth / IP(src="203.0.113.77", dst=DST_IP) / UDP(sport=4000, dport=7) / Raw(b"x" * 16),
     }
 
 
