@@ -62,7 +62,8 @@ uint64_t Gateway::now_ms() const {
 
 void Gateway::start() {
   pool_ = rte_pktmbuf_pool_create(("pkt_" + config_.eal.file_prefix).substr(0, 24).c_str(), config_.dataplane.mbufs,
-                                  kMempoolCache, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+                                  kMempoolCache, kMbufPrivSize, config_.dataplane.mbuf_size,
+                                  static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr)
     throw std::runtime_error("cannot create the packet pool of " + std::to_string(config_.dataplane.mbufs) +
                              " mbufs: " + rte_strerror(rte_errno) + " (raise eal.memory_mb or lower dataplane.mbufs)");

@@ -340,9 +340,11 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
   nlohmann::json override_workers = workers_override;
   std::optional<JsonField> dataplane = root.find("dataplane");
   if (dataplane) {
-    dataplane->reject_unknown({"workers", "mbufs", "rx_descriptors", "tx_descriptors", "idle_backoff", "max_sleep_us"});
+    dataplane->reject_unknown({"workers", "mbufs", "mbuf_size", "rx_descriptors", "tx_descriptors", "idle_backoff",
+                               "max_sleep_us"});
     auto& dp = config.dataplane;
     if (auto f = dataplane->find("mbufs")) dp.mbufs = static_cast<uint32_t>(f->unsigned_in(1023, 1u << 24));
+    if (auto f = dataplane->find("mbuf_size")) dp.mbuf_size = static_cast<uint16_t>(f->unsigned_in(2176, 65535));
     if (auto f = dataplane->find("rx_descriptors")) dp.rx_descriptors = static_cast<uint16_t>(f->unsigned_in(64, 8192));
     if (auto f = dataplane->find("tx_descriptors")) dp.tx_descriptors = static_cast<uint16_t>(f->unsigned_in(64, 8192));
     if (auto f = dataplane->find("idle_backoff")) dp.idle_backoff = f->boolean();

@@ -43,6 +43,7 @@ struct WorkerConfig {
 
 struct DataplaneConfig {
   uint32_t mbufs = 16383;          // mbufs in the packet pool (best as 2^n - 1)
+  uint16_t mbuf_size = 2176;       // bytes of data room per mbuf, headroom (128) included
   uint16_t rx_descriptors = 1024;  // per RX queue
   uint16_t tx_descriptors = 1024;  // per TX queue
   bool idle_backoff = false;       // sleep when idle instead of spinning (labs, CI, shared cores)
