@@ -60,6 +60,10 @@ def main():
         lines += ["", "drops by reason: " + (", ".join(f"{k} {v}" for k, v in drops.items()) or "none")]
         lines.append("workers: " + ", ".join(
             f"#{w['worker']} {w['busy_polls']} busy / {w['idle_sleeps']} idle sleeps" for w in stats["workers"]))
+        if any(stage["stage"] == "nat" for stage in stats["stages"]):
+            nat = ctl("nat-stats")
+            lines.append(f"NAT: {nat['sessions']} sessions, {nat['created']} created, {nat['expired']} expired, "
+                         f"{nat['quota_hits']} refused by quota")
         lines.append(f"mbufs in use: {stats['mempool']['in_use']} of {stats['mempool']['size']}   "
                      f"neighbours: {stats['neighbors']}   lan1 -> 192.0.2.10 ping: {last_ping(args.ping_log)}")
         lines.append("traffic: lan1 TCP upload, lan2 TCP download, lan3 UDP 5 Mbit/s (modem A: 50/10 Mbit/s)")
