@@ -5,6 +5,7 @@
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
+#include <rte_malloc.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -66,21 +67,24 @@ const char* proto_name(uint8_t proto) { return proto == kTcp ? "tcp" : proto == 
 }  // namespace
 
 SessionTable::SessionTable(const NatConfig& config, uint32_t capacity, uint16_t worker, uint16_t workers,
-                           uint32_t socket, uint8_t wan_ids)
+                           uint32_t socket, uint8_t wan_ids, uint32_t max_subscribers)
     : config_(config), capacity_(capacity), worker_(worker), workers_(workers), wan_ids_(std::min(wan_ids, kMaxWanIds)) {
+  uint32_t subscribers = std::max<uint32_t>(16, std::min(max_subscribers, capacity));
   sessions_.resize(capacity);
-  free_sessions_.reserve(capacity);
-  for (uint32_t i = capacity; i-- > 0;) free_sessions_.push_back(i);
+  for (uint32_t i = capacity; i-- > 0;) free_sessions_.push(sessions_, i);
   mappings_.resize(capacity);
-  free_mappings_.reserve(capacity);
-  for (uint32_t i = capacity; i-- > 0;) free_mappings_.push_back(i);
-  subscriber_counts_.resize(capacity);
-  free_subscriber_slots_.reserve(capacity);
-  for (uint32_t i = capacity; i-- > 0;) free_subscriber_slots_.push_back(i);
+  for (uint32_t i = capacity; i-- > 0;) free_mappings_.push(mappings_, i);
+  subscriber_counts_.resize(subscribers);
+  free_subscriber_slots_.reserve(subscribers);
+  for (uint32_t i = subscribers; i-- > 0;) free_subscriber_slots_.push_back(i);
   port_owner_.assign(std::size_t{3} * wan_ids_ * 65536, 0);
+  rte_malloc_socket_stats before{}, after{};
+  rte_malloc_get_socket_stats(static_cast<int>(socket), &before);
   flows_ = make_hash("natf", capacity * 2, sizeof(FlowKey), socket);
   mapping_hash_ = make_hash("natm", capacity, sizeof(MappingKey), socket);
-  subscribers_ = make_hash("nats", capacity, sizeof(uint32_t), socket);
+  subscribers_ = make_hash("nats", subscribers, sizeof(uint32_t), socket);
+  rte_malloc_get_socket_stats(static_cast<int>(socket), &after);
+  hash_bytes_ = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
   for (auto& cursor : port_cursor_) cursor = config_.port_min;
 }
 
@@ -155,7 +159,9 @@ uint32_t SessionTable::subscriber_sessions(uint32_t address) const {
 }
 
 bool SessionTable::quota_ok(uint32_t subscriber) const {
-  return subscriber_sessions(subscriber) < config_.sessions_per_subscriber;
+  void* data = nullptr;
+  if (rte_hash_lookup_data(subscribers_, &subscriber, &data) < 0) return !free_subscriber_slots_.empty();
+  return subscriber_counts_[static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data))] < config_.sessions_per_subscriber;
 }
 
 void SessionTable::count_subscriber(uint32_t subscriber, int delta) {
@@ -163,9 +169,9 @@ void SessionTable::count_subscriber(uint32_t subscriber, int delta) {
   if (rte_hash_lookup_data(subscribers_, &subscriber, &data) < 0) {
     if (delta < 0 || free_subscriber_slots_.empty()) return;
     uint32_t slot = free_subscriber_slots_.back();
+    if (rte_hash_add_key_data(subscribers_, &subscriber, reinterpret_cast<void*>(uintptr_t{slot})) != 0) return;
     free_subscriber_slots_.pop_back();
     subscriber_counts_[slot] = 0;
-    rte_hash_add_key_data(subscribers_, &subscriber, reinterpret_cast<void*>(uintptr_t{slot}));
     data = reinterpret_cast<void*>(uintptr_t{slot});
   }
   auto slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
@@ -177,11 +183,7 @@ void SessionTable::count_subscriber(uint32_t subscriber, int delta) {
 }
 
 uint32_t SessionTable::allocate_session(uint32_t now_s, NatRefusal* refusal) {
-  if (!free_sessions_.empty()) {
-    uint32_t index = free_sessions_.back();
-    free_sessions_.pop_back();
-    return index;
-  }
+  if (!free_sessions_.empty()) return free_sessions_.pop(sessions_);
   // Full: take an expired or transitory session near the expiry cursor, never an established one.
   for (uint32_t scanned = 0; scanned < std::min(kReclaimScan, capacity_); ++scanned) {
     uint32_t index = (expire_cursor_ + scanned) % capacity_;
@@ -189,8 +191,7 @@ uint32_t SessionTable::allocate_session(uint32_t now_s, NatRefusal* refusal) {
     if (s.in_use && (now_s - s.last_seen_s >= timeout_of(s) || transitory(s))) {
       release(index);
       ++counters_.reclaimed;
-      free_sessions_.pop_back();
-      return index;
+      return free_sessions_.pop(sessions_);
     }
   }
   *refusal = NatRefusal::kTableFull;
@@ -209,15 +210,16 @@ uint32_t SessionTable::finish(uint32_t index, const FlowKey& original, const Flo
   s.wan = wan;
   s.subscriber = subscriber;
   s.mapping = mapping;
-  s.created_s = s.last_seen_s = now_s;
+  s.last_seen_s = now_s;
   bool icmp = original.proto == kIcmp;
   FlowKey reply_in = translated.reversed(), reply_out = original.reversed();
   s.l3_delta[0] = key_delta(original, translated, true, false);
   s.l4_delta[0] = key_delta(original, translated, !icmp, true);
   s.l3_delta[1] = key_delta(reply_in, reply_out, true, false);
   s.l4_delta[1] = key_delta(reply_in, reply_out, !icmp, true);
-  if (rte_hash_add_key_data(flows_, &original, reinterpret_cast<void*>(uintptr_t{index} * 2)) != 0) {
-    free_sessions_.push_back(index);
+  if (rte_hash_lookup(flows_, &original) >= 0 || rte_hash_lookup(flows_, &reply_in) >= 0 ||
+      rte_hash_add_key_data(flows_, &original, reinterpret_cast<void*>(uintptr_t{index} * 2)) != 0) {
+    free_sessions_.push(sessions_, index);
     if (mapping != kNone) release_mapping(mapping);
     *refusal = NatRefusal::kTableFull;
     ++counters_.refused_table_full;
@@ -225,7 +227,7 @@ uint32_t SessionTable::finish(uint32_t index, const FlowKey& original, const Flo
   }
   if (rte_hash_add_key_data(flows_, &reply_in, reinterpret_cast<void*>(uintptr_t{index} * 2 + 1)) != 0) {
     rte_hash_del_key(flows_, &original);
-    free_sessions_.push_back(index);
+    free_sessions_.push(sessions_, index);
     if (mapping != kNone) release_mapping(mapping);
     *refusal = NatRefusal::kTableFull;
     ++counters_.refused_table_full;
@@ -269,10 +271,14 @@ uint32_t SessionTable::find_or_create_mapping(const FlowKey& original, uint8_t w
     ++counters_.refused_ports;
     return kNone;
   }
-  uint32_t index = free_mappings_.back();
-  free_mappings_.pop_back();
+  uint32_t index = free_mappings_.pop(mappings_);
+  if (rte_hash_add_key_data(mapping_hash_, &key, reinterpret_cast<void*>(uintptr_t{index})) != 0) {
+    free_mappings_.push(mappings_, index);
+    *refusal = NatRefusal::kTableFull;
+    ++counters_.refused_table_full;
+    return kNone;
+  }
   mappings_[index] = Mapping{original.src, original.sport, chosen, 1, original.proto, wan, 1};
-  rte_hash_add_key_data(mapping_hash_, &key, reinterpret_cast<void*>(uintptr_t{index}));
   port_slot(original.proto, wan, chosen) = index + 1;
   return index;
 }
@@ -284,7 +290,7 @@ void SessionTable::release_mapping(uint32_t index) {
   rte_hash_del_key(mapping_hash_, &key);
   port_slot(m.proto, m.wan, m.external_port) = 0;
   m.in_use = 0;
-  free_mappings_.push_back(index);
+  free_mappings_.push(mappings_, index);
 }
 
 bool SessionTable::mapped(uint8_t proto, uint8_t wan, uint16_t external_port) const {
@@ -304,7 +310,7 @@ uint32_t SessionTable::create_outbound(const FlowKey& original, uint8_t wan, uin
   if (index == kNone) return kNone;
   uint32_t mapping = find_or_create_mapping(original, wan, refusal);
   if (mapping == kNone) {
-    free_sessions_.push_back(index);
+    free_sessions_.push(sessions_, index);
     return kNone;
   }
   FlowKey translated = original;
@@ -344,9 +350,13 @@ uint32_t SessionTable::create_from_mapping(const FlowKey& inbound, uint8_t wan, 
     ++counters_.refused_quota;
     return kNone;
   }
-  uint32_t index = allocate_session(now_s, refusal);
-  if (index == kNone) return kNone;
+  // Hold the mapping first: reclaiming a slot may release its last other session.
   ++mappings_[mapping].sessions;
+  uint32_t index = allocate_session(now_s, refusal);
+  if (index == kNone) {
+    release_mapping(mapping);
+    return kNone;
+  }
   FlowKey original;
   original.proto = inbound.proto;
   original.src = m.inside;
@@ -368,7 +378,7 @@ void SessionTable::release(uint32_t index) {
   count_subscriber(s.subscriber, -1);
   s.in_use = 0;
   --size_;
-  free_sessions_.push_back(index);
+  free_sessions_.push(sessions_, index);
 }
 
 void SessionTable::expire(uint32_t now_s, uint32_t budget) {
@@ -389,13 +399,12 @@ void SessionTable::clear() {
 }
 
 std::size_t SessionTable::bytes_per_session() const {
-  // Session and mapping records, two flow-hash entries (key + data + bucket share), one
-  // mapping-hash and one subscriber-hash entry at most, the port table's share.
-  std::size_t flow_entry = sizeof(FlowKey) + sizeof(void*) + 8;
-  std::size_t mapping_entry = sizeof(MappingKey) + sizeof(void*) + 8;
-  std::size_t subscriber_entry = sizeof(uint32_t) + sizeof(void*) + 8 + sizeof(uint32_t);
-  return sizeof(Session) + sizeof(Mapping) + 3 * sizeof(uint32_t) + 2 * flow_entry + mapping_entry +
-         subscriber_entry + port_owner_.size() * sizeof(uint32_t) / capacity_;
+  // What the table holds per session slot: the DPDK heap taken by its hashes (buckets,
+  // extendable buckets, key store, free-slot rings) and its own arrays.
+  std::size_t arrays = sessions_.capacity() * sizeof(Session) + mappings_.capacity() * sizeof(Mapping) +
+                       subscriber_counts_.capacity() * sizeof(uint32_t) +
+                       free_subscriber_slots_.capacity() * sizeof(uint32_t) + port_owner_.size() * sizeof(uint32_t);
+  return (hash_bytes_ + arrays) / capacity_;
 }
 
 void SessionTable::list(uint32_t subscriber, uint8_t proto, uint16_t port, uint32_t now_s, std::size_t skip,

@@ -37,6 +37,7 @@ class SessionTable {
  public:
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr uint8_t kMaxWanIds = 8;  // WAN ids are port indices, below kMaxPorts
+  static constexpr uint32_t kDefaultMaxSubscribers = 65536;
 
   enum Kind : uint8_t { kSnat, kForward, kHairpin };
   enum TcpFlags : uint8_t { kSynOut = 1, kSynIn = 2, kFinOut = 4, kFinIn = 8, kRst = 16 };
@@ -46,9 +47,8 @@ class SessionTable {
     FlowKey translated;    // as it leaves the gateway
     uint64_t bytes_original = 0, bytes_reply = 0;
     uint32_t last_seen_s = 0;
-    uint32_t created_s = 0;
     uint32_t subscriber = 0;      // inside host (host order): quota and listing
-    uint32_t mapping = kNone;     // endpoint-independent mapping it holds, if any
+    uint32_t mapping = kNone;     // endpoint-independent mapping it holds; next free slot while free
     uint16_t l3_delta[2] = {0, 0};  // [0] original direction, [1] reply: header checksum adjustment
     uint16_t l4_delta[2] = {0, 0};  // TCP/UDP pseudo-header + ports, or ICMP identifier
     uint8_t kind = kSnat;
@@ -59,8 +59,10 @@ class SessionTable {
 
   // `worker` of `workers`: this table allocates external ports p with p % workers == worker.
   // `wan_ids`: WAN ids (port indices) are below it; it sizes the external port table.
+  // `max_subscribers`: inside hosts whose sessions are counted for the quota; a new host
+  // beyond it is refused like one over its quota.
   SessionTable(const NatConfig& config, uint32_t capacity, uint16_t worker, uint16_t workers, uint32_t socket,
-               uint8_t wan_ids = kMaxWanIds);
+               uint8_t wan_ids = kMaxWanIds, uint32_t max_subscribers = kDefaultMaxSubscribers);
   ~SessionTable();
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
@@ -117,7 +119,7 @@ class SessionTable {
   struct Mapping {
     uint32_t inside = 0;
     uint16_t inside_port = 0, external_port = 0;
-    uint32_t sessions = 0;
+    uint32_t sessions = 0;  // sessions holding it; next free slot while free
     uint8_t proto = 0, wan = 0, in_use = 0;
   };
   struct MappingKey {  // 8 bytes, hashed as such
@@ -138,14 +140,37 @@ class SessionTable {
   uint32_t& port_slot(uint8_t proto, uint8_t wan, uint16_t port);
   uint32_t port_slot_value(uint8_t proto, uint8_t wan, uint16_t port) const;
 
+  // Free slots as a stack threaded through a field of the free records themselves, so the
+  // table needs no separate array for them (memory per session is a goal of its own).
+  template <typename T, uint32_t T::*Next>
+  class FreeList {
+   public:
+    void push(std::vector<T>& items, uint32_t index) {
+      items[index].*Next = head_;
+      head_ = index;
+      ++size_;
+    }
+    uint32_t pop(std::vector<T>& items) {
+      uint32_t index = head_;
+      head_ = items[index].*Next;
+      --size_;
+      return index;
+    }
+    bool empty() const { return size_ == 0; }
+
+   private:
+    uint32_t head_ = kNone;
+    uint32_t size_ = 0;
+  };
+
   NatConfig config_;
   uint32_t capacity_;
   uint16_t worker_, workers_;
   uint8_t wan_ids_;
   std::vector<Session> sessions_;
-  std::vector<uint32_t> free_sessions_;
+  FreeList<Session, &Session::mapping> free_sessions_;
   std::vector<Mapping> mappings_;
-  std::vector<uint32_t> free_mappings_;
+  FreeList<Mapping, &Mapping::sessions> free_mappings_;
   // External port -> mapping index + 1 (0 = free, kReserved = port forward), per protocol
   // class (TCP, UDP, ICMP) and WAN.
   static constexpr uint32_t kReserved = UINT32_MAX;
@@ -158,6 +183,7 @@ class SessionTable {
   std::vector<uint32_t> free_subscriber_slots_;
   uint32_t size_ = 0;
   uint32_t expire_cursor_ = 0;
+  std::size_t hash_bytes_ = 0;  // what the three hashes took from the DPDK heap
   NatCounters counters_;
 };
 

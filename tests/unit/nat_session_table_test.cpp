@@ -99,7 +99,6 @@ TEST_F(NatSessionTableTest, OutboundKeepsTheInsidePortWhenFreeAndTranslatesTheSo
   EXPECT_EQ(s.kind, SessionTable::kSnat);
   EXPECT_EQ(s.wan, kWanId);
   EXPECT_EQ(s.subscriber, host_a());
-  EXPECT_EQ(s.created_s, kT0);
   EXPECT_EQ(table->size(), 1u);
   EXPECT_EQ(table->counters().created, 1u);
   EXPECT_TRUE(table->mapped(kTcp, kWanId, 40000));
@@ -596,8 +595,6 @@ TEST_F(NatSessionTableTest, CreateFromMappingWhenTheTableIsFullKeepsTheMappingAl
   // The table is full and the only session of host A's mapping has expired (not yet swept).
   // A packet from another remote to that mapping, with endpoint-independent filtering, makes
   // a session of the mapping; reclaiming a slot for it must not free the mapping it is for.
-  GTEST_SKIP() << "bug: SessionTable::create_from_mapping reclaims before taking its mapping reference, so the "
-                  "reclaimed session can free the mapping the new session then uses (port handed out twice)";
   auto table = make(64);
   for (uint16_t i = 0; i < 63; ++i)
     establish(*table, out(*table, flow(host_b(), static_cast<uint16_t>(50000 + i), remote1(), 443, kTcp)));
@@ -710,8 +707,6 @@ TEST_F(NatSessionTableTest, BytesPerSessionAtTheDefaultCapacity) {
 }
 
 TEST_F(NatSessionTableTest, BytesPerSessionIsWhatTheTableAllocatesAndWithinTheGoal) {
-  GTEST_SKIP() << "bug: SessionTable::bytes_per_session omits the rte_hash bucket arrays, extendable buckets and "
-                  "free-slot rings, and what the table really allocates per session is above the 256-byte goal";
   SessionMemory memory = session_memory(config, config.max_sessions);
   EXPECT_LE(memory.measured, 256u) << "the issue's goal, in bytes the heaps hand out";
   EXPECT_NEAR(static_cast<double>(memory.reported), static_cast<double>(memory.measured), memory.measured / 10.0)

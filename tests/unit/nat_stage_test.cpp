@@ -457,8 +457,6 @@ TEST_F(NatStageTest, TwoHostsWithTheSameSourcePortGetTheirOwnRepliesBack) {
 }
 
 TEST_F(NatStageTest, PacketsOfANewFlowInOneBurstShareOneSession) {
-  GTEST_SKIP() << "bug: NatStage::process sends every bulk-lookup miss to the slow path, so each further packet "
-                  "of a new flow in the same burst creates a duplicate session";
   Bytes packet = ipv4(lan_host(), remote(), kProtoUdp, udp(lan_host(), remote(), 40000, 443, payload_bytes(100)));
   run(kLan, {from_lan(packet), from_lan(packet), from_lan(packet)});
   for (uint16_t i = 0; i < 3; ++i) {
@@ -496,8 +494,6 @@ class NatEndpointIndependentTest : public NatFixture {
 };
 
 TEST_F(NatEndpointIndependentTest, FirstPacketFromAnotherRemoteReachesTheInsideHost) {
-  GTEST_SKIP() << "bug: NatStage::slow_path translates the packet that opens a session with create_from_mapping in "
-                  "the original direction, though it travels in the reply direction: it goes back out to the remote";
   pass(kLan, ipv4(lan_host(), remote(), kProtoUdp, udp(lan_host(), remote(), 40000, 3478, payload_bytes(20))));
   Bytes in = ipv4(remote2(), wan_own(), kProtoUdp, udp(remote2(), wan_own(), 3479, 40000, payload_bytes(20)));
   EXPECT_TRUE(same_bytes(pass(kWan, in),
@@ -814,8 +810,6 @@ TEST_F(NatForwardTest, HairpinFromTheLanReachesTheServerAndBack) {
 TEST_F(NatForwardTest, IcmpErrorAboutAForwardedServersReplyReachesTheServer) {
   // A router on the WAN side cannot pass the server's reply on (too big, say): the error is
   // for the server, as in NatIcmpErrors for outbound flows.
-  GTEST_SKIP() << "bug: NatStage::translate_icmp_error rewrites the outer source instead of the destination for "
-                  "port-forward sessions, so errors about a forwarded server's packets never reach it";
   TcpFields syn{.flags = kSyn};
   pass(kWan, ipv4(remote(), wan_own(), kProtoTcp, tcp(remote(), wan_own(), 5555, 8080, syn)));
   TcpFields data{.flags = kAck, .payload = payload_bytes(1300), .seq = 7001, .ack = 1001};

@@ -281,15 +281,17 @@ void NatStage::translate_icmp_error(Burst& burst, uint16_t i, uint32_t index, bo
   uint32_t span = std::min(quoted_len, inner_header_len + 20);
   std::memcpy(before, quoted, span);
 
-  // Outer header: only the endpoint on our side of the NAT changes.
-  if (reply) {
-    uint32_t inside = s.original.src;
-    ip->hdr_checksum = checksum::update32(ip->hdr_checksum, ip->dst_addr, rte_cpu_to_be_32(inside));
-    ip->dst_addr = rte_cpu_to_be_32(inside);
-  } else {
-    uint32_t outside = s.translated.src;
-    ip->hdr_checksum = checksum::update32(ip->hdr_checksum, ip->src_addr, rte_cpu_to_be_32(outside));
-    ip->src_addr = rte_cpu_to_be_32(outside);
+  // Outer header: it travels like a packet of this direction, but only the endpoint that NAT
+  // rewrites changes; the other end is the router that reported, not the flow's peer.
+  FlowKey in = reply ? s.translated.reversed() : s.original;
+  FlowKey out = reply ? s.original.reversed() : s.translated;
+  if (in.dst != out.dst) {
+    ip->hdr_checksum = checksum::update32(ip->hdr_checksum, ip->dst_addr, rte_cpu_to_be_32(out.dst));
+    ip->dst_addr = rte_cpu_to_be_32(out.dst);
+  }
+  if (in.src != out.src) {
+    ip->hdr_checksum = checksum::update32(ip->hdr_checksum, ip->src_addr, rte_cpu_to_be_32(out.src));
+    ip->src_addr = rte_cpu_to_be_32(out.src);
   }
   // Quoted packet: it went the other way, so it becomes what that direction translates it to.
   FlowKey from = reply ? s.translated : s.original.reversed();
@@ -369,6 +371,7 @@ void NatStage::translate(Burst& burst, uint16_t i, uint32_t index, bool reply, u
 void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path, uint32_t now_s) {
   NatRefusal refusal = NatRefusal::kNone;
   uint32_t index = SessionTable::kNone;
+  bool reply = false;
   uint8_t wan = default_wan_;
   switch (path) {
     case Path::kOutbound:
@@ -393,7 +396,9 @@ void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path
           burst.drop(i, DropReason::kNatFiltered);
           return;
         }
+        // The session's initiator is the inside host: this packet is already its reply direction.
         index = sessions_.create_from_mapping(key, wan, now_s, &refusal);
+        reply = index != SessionTable::kNone;
       } else {
         return;  // not NAT traffic: for the gateway itself (ping, probes), the l3 stage punts it
       }
@@ -414,7 +419,7 @@ void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path
     }
     return;
   }
-  translate(burst, i, index, false, now_s);
+  translate(burst, i, index, reply, now_s);
 }
 
 void NatStage::process(Burst& burst) {
@@ -450,6 +455,10 @@ void NatStage::process(Burst& burst) {
       translate_icmp_error(burst, positions[k], found[k], reply[k]);
     else if (found[k] != SessionTable::kNone)
       translate(burst, positions[k], found[k], reply[k], now_s);
+    else if (uint32_t created = sessions_.lookup(keys[k], &reply[k]); created != SessionTable::kNone)
+      // An earlier packet of this burst opened the session.
+      paths[k] == Path::kIcmpError ? translate_icmp_error(burst, positions[k], created, reply[k])
+                                   : translate(burst, positions[k], created, reply[k], now_s);
     else
       slow_path(burst, positions[k], keys[k], paths[k], now_s);
   }
