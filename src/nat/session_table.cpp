@@ -382,6 +382,7 @@ void SessionTable::release(uint32_t index) {
 }
 
 void SessionTable::expire(uint32_t now_s, uint32_t budget) {
+  if (size_ == 0) return;
   for (uint32_t i = 0; i < budget && i < capacity_; ++i) {
     uint32_t index = expire_cursor_;
     expire_cursor_ = expire_cursor_ + 1 == capacity_ ? 0 : expire_cursor_ + 1;

@@ -18,7 +18,8 @@ constexpr unsigned kSpinRoundsBeforeSleep = 256;  // empty polls spent in rte_pa
 constexpr unsigned kFirstSleepUs = 10;
 constexpr uint64_t kTxDrainUs = 100;  // longest a packet waits in a part-filled TX buffer
 constexpr uint32_t kExpireBusy = 8;    // NAT sessions examined per busy loop round
-constexpr uint32_t kExpireIdle = 256;  // and per idle one
+constexpr uint32_t kExpireIdle = 256;  // and per idle batch
+constexpr uint64_t kExpireIdleUs = 100;  // between idle batches
 
 void count_tx_failures(rte_mbuf** unsent, uint16_t count, void* userdata) {
   auto* sink = static_cast<WorkerTx::FailureSink*>(userdata);
@@ -255,6 +256,8 @@ void Worker::run(const std::atomic<bool>& stop) {
   const uint64_t tsc_hz = rte_get_tsc_hz();
   const uint64_t drain_cycles = tsc_hz * kTxDrainUs / 1000000;
   uint64_t last_flush = rte_rdtsc();
+  uint64_t last_idle_expiry = last_flush;
+  const uint64_t expire_idle_cycles = tsc_hz * kExpireIdleUs / 1000000;
   unsigned idle_rounds = 0;
   rte_mbuf* pkts[kBurstSize];
   while (!stop.load(std::memory_order_relaxed)) {
@@ -274,8 +277,12 @@ void Worker::run(const std::atomic<bool>& stop) {
       flush_tx();
       last_flush = now;
     }
-    // Session expiry, amortised: a few sessions per round, more when there is time to spare.
-    if (nat_) nat_->expire(static_cast<uint32_t>(now / tsc_hz), received == 0 ? kExpireIdle : kExpireBusy);
+    // Session expiry, amortised: a few sessions per busy round; when idle, a larger batch at
+    // most every kExpireIdleUs, so an idle worker does not sweep memory in a tight loop.
+    if (nat_ && (received != 0 || now - last_idle_expiry > expire_idle_cycles)) {
+      nat_->expire(static_cast<uint32_t>(now / tsc_hz), received == 0 ? kExpireIdle : kExpireBusy);
+      if (received == 0) last_idle_expiry = now;
+    }
     if (received == 0) {
       counters_.idle_polls.add();
       idle_backoff(idle_rounds);
