@@ -13,6 +13,7 @@
 // SessionTable::bytes_per_session() declares, the DPDK (rte_malloc) and C++ heap it takes, and
 // the growth of the process's resident memory, empty and filled to capacity (--skip_memory
 // leaves it out).
+#include "bench_eal.h"
 #include "config/config.h"
 #include "core/checksum.h"
 #include "core/packet_meta.h"
@@ -412,11 +413,8 @@ bool report_memory() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string prefix = "fgnatbench" + std::to_string(getpid());
-  // No hugepages: -m is taken from ordinary memory; a 1M-session table takes a few hundred MiB.
-  const char* eal_args[] = {"nat_bench", "--no-huge", "--no-pci", "-m", "2048",
-                            "--log-level=*:warning", "--file-prefix", prefix.c_str(), "--lcores", "0@0"};
-  if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) return 1;
+  // A 1M-session table takes a few hundred MiB.
+  if (!fairgate::bench::init_eal("nat_bench", "2048")) return 1;
   benchmark::Initialize(&argc, argv);
   bool memory = true;
   for (int i = 1; i < argc; ++i) {

@@ -3,6 +3,7 @@
 // loop with no stage at all (ring RX -> ring TX), so the ratio to it is the pipeline's cost.
 //
 //   build/perf/stage_bench --benchmark_counters_tabular=true
+#include "bench_eal.h"
 #include "config/config.h"
 #include "core/checksum.h"
 #include "core/ipv4_rewrite.h"
@@ -214,10 +215,7 @@ BENCHMARK(BM_Worker)->Arg(0)->Arg(1)->ArgName("pipeline");
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string prefix = "fgbench" + std::to_string(getpid());
-  const char* eal_args[] = {"stage_bench", "--no-huge", "--no-pci", "-m", "256",
-                            "--log-level=*:warning", "--file-prefix", prefix.c_str(), "--lcores", "0@0"};
-  if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) return 1;
+  if (!fairgate::bench::init_eal("stage_bench", "256")) return 1;
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -23,6 +23,29 @@ inline uint16_t apply_checksum_delta(uint16_t checksum, uint16_t delta) {
   return static_cast<uint16_t>(~sum);
 }
 
+// The checksum adjustment for a packet whose flow key changes from `from` to `to`, in packet
+// byte order: over the addresses (IPv4 header, TCP/UDP pseudo-header) when `with_addresses`,
+// over the ports or the ICMP identifier when `with_ports`.
+inline uint16_t flow_checksum_delta(const FlowKey& from, const FlowKey& to, bool with_addresses, bool with_ports) {
+  uint32_t sum = 0;
+  auto add = [&sum](uint16_t old_word, uint16_t new_word) {
+    sum += static_cast<uint16_t>(~rte_cpu_to_be_16(old_word));
+    sum += rte_cpu_to_be_16(new_word);
+  };
+  if (with_addresses) {
+    add(static_cast<uint16_t>(from.src >> 16), static_cast<uint16_t>(to.src >> 16));
+    add(static_cast<uint16_t>(from.src), static_cast<uint16_t>(to.src));
+    add(static_cast<uint16_t>(from.dst >> 16), static_cast<uint16_t>(to.dst >> 16));
+    add(static_cast<uint16_t>(from.dst), static_cast<uint16_t>(to.dst));
+  }
+  if (with_ports) {
+    add(from.sport, to.sport);
+    add(from.dport, to.dport);
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
 // Where a packet's transport header is and how long the bytes after the IPv4 header are.
 struct L4View {
   uint8_t* header = nullptr;

@@ -1,6 +1,7 @@
 #include "nat/session_table.h"
 
 #include "core/ipv4.h"
+#include "nat/nat_rewrite.h"
 
 #include <rte_byteorder.h>
 #include <rte_errno.h>
@@ -36,29 +37,6 @@ rte_hash* make_hash(const std::string& what, uint32_t entries, uint32_t key_len,
 }
 
 unsigned proto_class(uint8_t proto) { return proto == kTcp ? 0 : proto == kUdp ? 1 : 2; }
-
-// Ones-complement adjustment for a checksum when the words of `from` become those of `to`,
-// in packet byte order (RFC 1624). `with_addresses` for the IPv4 header and pseudo-header,
-// `with_ports` for TCP/UDP ports or the ICMP identifier.
-uint16_t key_delta(const FlowKey& from, const FlowKey& to, bool with_addresses, bool with_ports) {
-  uint32_t sum = 0;
-  auto add = [&sum](uint16_t old_word, uint16_t new_word) {
-    sum += static_cast<uint16_t>(~rte_cpu_to_be_16(old_word));
-    sum += rte_cpu_to_be_16(new_word);
-  };
-  if (with_addresses) {
-    add(static_cast<uint16_t>(from.src >> 16), static_cast<uint16_t>(to.src >> 16));
-    add(static_cast<uint16_t>(from.src), static_cast<uint16_t>(to.src));
-    add(static_cast<uint16_t>(from.dst >> 16), static_cast<uint16_t>(to.dst >> 16));
-    add(static_cast<uint16_t>(from.dst), static_cast<uint16_t>(to.dst));
-  }
-  if (with_ports) {
-    add(from.sport, to.sport);
-    add(from.dport, to.dport);
-  }
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
 
 std::string endpoint(uint32_t address, uint16_t port) { return format_ipv4(address) + ":" + std::to_string(port); }
 
@@ -213,10 +191,10 @@ uint32_t SessionTable::finish(uint32_t index, const FlowKey& original, const Flo
   s.last_seen_s = now_s;
   bool icmp = original.proto == kIcmp;
   FlowKey reply_in = translated.reversed(), reply_out = original.reversed();
-  s.l3_delta[0] = key_delta(original, translated, true, false);
-  s.l4_delta[0] = key_delta(original, translated, !icmp, true);
-  s.l3_delta[1] = key_delta(reply_in, reply_out, true, false);
-  s.l4_delta[1] = key_delta(reply_in, reply_out, !icmp, true);
+  s.l3_delta[0] = flow_checksum_delta(original, translated, true, false);
+  s.l4_delta[0] = flow_checksum_delta(original, translated, !icmp, true);
+  s.l3_delta[1] = flow_checksum_delta(reply_in, reply_out, true, false);
+  s.l4_delta[1] = flow_checksum_delta(reply_in, reply_out, !icmp, true);
   if (rte_hash_lookup(flows_, &original) >= 0 || rte_hash_lookup(flows_, &reply_in) >= 0 ||
       rte_hash_add_key_data(flows_, &original, reinterpret_cast<void*>(uintptr_t{index} * 2)) != 0) {
     free_sessions_.push(sessions_, index);

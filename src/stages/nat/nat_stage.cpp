@@ -310,25 +310,8 @@ void NatStage::translate_icmp_error(Burst& burst, uint16_t i, uint32_t index, bo
   } else {
     // TCP/UDP: the same rewrite as a packet of the quoted direction, deltas recomputed for it
     // since the quoted transport checksum may be cut off (only its first 8 bytes are sure).
-    uint16_t l3 = 0, l4_delta = 0;
-    {
-      uint32_t sum3 = 0, sum4 = 0;
-      auto add = [&](uint32_t& sum, uint16_t old_word, uint16_t new_word) {
-        sum += static_cast<uint16_t>(~rte_cpu_to_be_16(old_word));
-        sum += rte_cpu_to_be_16(new_word);
-      };
-      for (auto [old_value, new_value] : {std::pair{from.src, to.src}, std::pair{from.dst, to.dst}}) {
-        add(sum3, static_cast<uint16_t>(old_value >> 16), static_cast<uint16_t>(new_value >> 16));
-        add(sum3, static_cast<uint16_t>(old_value), static_cast<uint16_t>(new_value));
-      }
-      sum4 = sum3;
-      add(sum4, from.sport, to.sport);
-      add(sum4, from.dport, to.dport);
-      while (sum3 >> 16) sum3 = (sum3 & 0xffff) + (sum3 >> 16);
-      while (sum4 >> 16) sum4 = (sum4 & 0xffff) + (sum4 >> 16);
-      l3 = static_cast<uint16_t>(sum3);
-      l4_delta = static_cast<uint16_t>(sum4);
-    }
+    uint16_t l3 = flow_checksum_delta(from, to, true, false);
+    uint16_t l4_delta = flow_checksum_delta(from, to, true, true);
     inner->src_addr = rte_cpu_to_be_32(to.src);
     inner->dst_addr = rte_cpu_to_be_32(to.dst);
     inner->hdr_checksum = apply_checksum_delta(inner->hdr_checksum, l3);
