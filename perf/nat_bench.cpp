@@ -13,7 +13,7 @@
 // SessionTable::bytes_per_session() declares, the DPDK (rte_malloc) and C++ heap it takes, and
 // the growth of the process's resident memory, empty and filled to capacity (--skip_memory
 // leaves it out).
-#include "bench_eal.h"
+#include "bench_common.h"
 #include "config/config.h"
 #include "core/checksum.h"
 #include "core/packet_meta.h"
@@ -66,7 +66,6 @@ constexpr const char* kConfig = R"({
   ]})";
 
 constexpr uint32_t kCapacity = 1u << 20;
-constexpr uint16_t kFrameLen = 64;
 constexpr uint16_t kLan = 0, kWan = 1;  // port indices in kConfig
 
 // Session i of a table: UDP from inside endpoint i / remotes to remote i % remotes. One WAN
@@ -167,31 +166,6 @@ SessionTable* established_table(uint32_t sessions) {
   return t.table.get();
 }
 
-// A LAN->internet UDP frame of `key` (valid IPv4 and UDP checksums) addressed to the LAN port.
-void write_frame(rte_mbuf* mbuf, const FlowKey& key) {
-  rte_pktmbuf_reset(mbuf);
-  auto* data = rte_pktmbuf_mtod(mbuf, uint8_t*);
-  std::memset(data, 0, kFrameLen);
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(data);
-  eth->dst_addr = env().ports.ports[kLan].mac;
-  eth->src_addr = rte_ether_addr{{0x02, 0, 0x0a, 0x01, 0, 0x01}};
-  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(kFrameLen - sizeof(rte_ether_hdr));
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->src_addr = rte_cpu_to_be_32(key.src);
-  ip->dst_addr = rte_cpu_to_be_32(key.dst);
-  ip->hdr_checksum = checksum::compute(ip, sizeof *ip);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = rte_cpu_to_be_16(key.sport);
-  udp->dst_port = rte_cpu_to_be_16(key.dport);
-  udp->dgram_len = rte_cpu_to_be_16(kFrameLen - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
-  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
-  mbuf->data_len = kFrameLen;
-  mbuf->pkt_len = kFrameLen;
-}
 
 struct Frames {
   std::vector<rte_mbuf*> pkts;
@@ -248,7 +222,7 @@ void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessio
   for (auto _ : state) {
     for (uint16_t i = 0; i < kBurstSize; ++i) {
       keys[i] = session_key(static_cast<uint32_t>(splitmix64(rng) % sessions), kRemotes);
-      write_frame(frames.pkts[i], keys[i]);
+      fairgate::bench::write_udp_frame(frames.pkts[i], env().ports.ports[kLan].mac, keys[i]);
     }
     uint64_t t0 = rte_rdtsc_precise();
     burst.reset(kLan, kBurstSize);
@@ -333,7 +307,7 @@ void BM_NatNewSessions(benchmark::State& state) {
         return;
       }
     }
-    for (uint16_t i = 0; i < kBurstSize; ++i) write_frame(frames.pkts[i], session_key(next + i, remotes));
+    for (uint16_t i = 0; i < kBurstSize; ++i) fairgate::bench::write_udp_frame(frames.pkts[i], env().ports.ports[kLan].mac, session_key(next + i, remotes));
     burst.reset(kLan, kBurstSize);
     std::copy(frames.pkts.begin(), frames.pkts.end(), burst.pkts);
     parse.process(burst);

@@ -3,7 +3,7 @@
 // loop with no stage at all (ring RX -> ring TX), so the ratio to it is the pipeline's cost.
 //
 //   build/perf/stage_bench --benchmark_counters_tabular=true
-#include "bench_eal.h"
+#include "bench_common.h"
 #include "config/config.h"
 #include "core/checksum.h"
 #include "core/ipv4_rewrite.h"
@@ -41,7 +41,6 @@ constexpr const char* kConfig = R"({
 
 constexpr uint32_t kLanHost = 0x0a0a000b;    // 10.10.0.11
 constexpr uint32_t kInetHost = 0xc000020a;   // 192.0.2.10
-constexpr uint16_t kFrameLen = 64;
 
 struct Fixture {
   rte_mempool* pool = nullptr;
@@ -82,35 +81,17 @@ Fixture& fixture() {
   return instance;
 }
 
-// A LAN->internet UDP frame in `mbuf`, addressed to the LAN port's MAC.
-void write_frame(rte_mbuf* mbuf, const PortInfo& lan) {
-  rte_pktmbuf_reset(mbuf);
-  auto* data = rte_pktmbuf_mtod(mbuf, uint8_t*);
-  std::memset(data, 0, kFrameLen);
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(data);
-  eth->dst_addr = lan.mac;
-  eth->src_addr = rte_ether_addr{{0x02, 0, 0x0a, 0x0a, 0, 0x0b}};
-  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->total_length = rte_cpu_to_be_16(kFrameLen - sizeof(rte_ether_hdr));
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->src_addr = rte_cpu_to_be_32(kLanHost);
-  ip->dst_addr = rte_cpu_to_be_32(kInetHost);
-  ip->hdr_checksum = checksum::compute(ip, sizeof *ip);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = rte_cpu_to_be_16(40000);
-  udp->dst_port = rte_cpu_to_be_16(5201);
-  udp->dgram_len = rte_cpu_to_be_16(kFrameLen - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
-  mbuf->data_len = kFrameLen;
-  mbuf->pkt_len = kFrameLen;
-}
 
 std::vector<rte_mbuf*> make_burst(Fixture& f) {
   std::vector<rte_mbuf*> pkts(kBurstSize);
   rte_pktmbuf_alloc_bulk(f.pool, pkts.data(), kBurstSize);
-  for (auto* mbuf : pkts) write_frame(mbuf, f.ports.ports[0]);
+  FlowKey key;
+  key.src = kLanHost;
+  key.dst = kInetHost;
+  key.sport = 40000;
+  key.dport = 5201;
+  key.proto = IPPROTO_UDP;
+  for (auto* mbuf : pkts) bench::write_udp_frame(mbuf, f.ports.ports[0].mac, key);
   return pkts;
 }
 
