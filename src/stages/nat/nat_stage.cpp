@@ -98,6 +98,8 @@ NatStage::NatStage(const Config& config, const PortTable& ports, SessionTable& s
   death_row_ = static_cast<rte_ip_frag_death_row*>(
       rte_zmalloc("nat_death_row", sizeof(rte_ip_frag_death_row), RTE_CACHE_LINE_SIZE));
   if (fragments_ == nullptr || death_row_ == nullptr) throw std::runtime_error("cannot allocate the NAT reassembly table");
+  for (uint8_t p = 0; p < ports.ports.size(); ++p)
+    if (ports.ports[p].role == PortRole::kWan) wan_addresses_.push_back({ports.ports[p].prefix.address, p});
   int wan = config.first_port(PortRole::kWan);
   default_wan_ = static_cast<uint8_t>(wan);
   default_wan_address_ = ports.ports[static_cast<std::size_t>(wan)].prefix.address;
@@ -129,9 +131,9 @@ bool NatStage::reassemble(Burst& burst, uint16_t i) {
 }
 
 bool NatStage::is_wan_address(uint32_t address, uint8_t* wan) const {
-  for (uint8_t p = 0; p < ports_.ports.size(); ++p)
-    if (ports_.ports[p].role == PortRole::kWan && ports_.ports[p].prefix.address == address) {
-      *wan = p;
+  for (const auto& [own, port] : wan_addresses_)
+    if (own == address) {
+      *wan = port;
       return true;
     }
   return false;

@@ -18,6 +18,9 @@
 
 #include <rte_ip_frag.h>
 
+#include <utility>
+#include <vector>
+
 namespace fairgate {
 
 class NatStage final : public Stage {
@@ -58,6 +61,8 @@ class NatStage final : public Stage {
   uint8_t default_wan_;
   uint32_t default_wan_address_;
   std::vector<Ipv4Prefix> lan_prefixes_;
+  // (address, port index) of every WAN port: checked for every packet, so kept compact.
+  std::vector<std::pair<uint32_t, uint8_t>> wan_addresses_;
   uint64_t tsc_hz_;
   RcuPublished<PortForwardTable> own_forwards_;  // when no published table is given
   const RcuPublished<PortForwardTable>* forwards_;
