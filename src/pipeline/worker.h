@@ -73,10 +73,6 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   rte_ring* tx_ring() const { return tx_ring_; }      // management -> worker (frames with mbuf->port = port index)
   rte_ring* handoff_ring() const { return handoff_ring_; }  // other workers -> this one (mbuf->port = rx port)
   SessionTable* nat() const { return nat_.get(); }     // null when the pipeline has no nat stage
-  // Stage names and their packet counters, per direction.
-  const std::vector<std::unique_ptr<Stage>>& stages(PortRole role) const {
-    return role == PortRole::kLan ? from_lan_ : from_wan_;
-  }
 
  private:
   void dispose(Burst& burst);
