@@ -196,7 +196,7 @@ BENCHMARK(BM_Worker)->Arg(0)->Arg(1)->ArgName("pipeline");
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!fairgate::bench::init_eal("stage_bench", "256")) return 1;
+  if (!fairgate::bench::init_eal("stage_bench", 256)) return 1;
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -7,6 +7,7 @@
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -48,26 +49,25 @@ SessionTable::SessionTable(const NatConfig& config, uint32_t capacity, uint16_t 
                            uint32_t socket, uint8_t wan_ids, uint32_t max_subscribers)
     : config_(config), capacity_(capacity), worker_(worker), workers_(workers), wan_ids_(std::min(wan_ids, kMaxWanIds)) {
   uint32_t subscribers = std::max<uint32_t>(16, std::min(max_subscribers, capacity));
-  sessions_.resize(capacity);
-  for (uint32_t i = capacity; i-- > 0;) free_sessions_.push(sessions_, i);
-  mappings_.resize(capacity);
-  for (uint32_t i = capacity; i-- > 0;) free_mappings_.push(mappings_, i);
   subscriber_counts_.resize(subscribers);
   free_subscriber_slots_.reserve(subscribers);
   for (uint32_t i = subscribers; i-- > 0;) free_subscriber_slots_.push_back(i);
   port_owner_.assign(std::size_t{3} * wan_ids_ * 65536, 0);
   rte_malloc_socket_stats before{}, after{};
   rte_malloc_get_socket_stats(static_cast<int>(socket), &before);
-  flows_ = make_hash("natf", capacity * 2, sizeof(FlowKey), socket);
+  sessions_ = DpdkArray<Session>("nat_sessions", capacity, static_cast<int>(socket));
+  for (uint32_t i = capacity; i-- > 0;) free_sessions_.push(sessions_, i);
+  mappings_ = DpdkArray<Mapping>("nat_mappings", capacity, static_cast<int>(socket));
+  for (uint32_t i = capacity; i-- > 0;) free_mappings_.push(mappings_, i);
+  flows_ = std::make_unique<FlowIndex>(capacity * 2, static_cast<int>(socket));
   mapping_hash_ = make_hash("natm", capacity, sizeof(MappingKey), socket);
   subscribers_ = make_hash("nats", subscribers, sizeof(uint32_t), socket);
   rte_malloc_get_socket_stats(static_cast<int>(socket), &after);
-  hash_bytes_ = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
+  dpdk_bytes_ = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
   for (auto& cursor : port_cursor_) cursor = config_.port_min;
 }
 
 SessionTable::~SessionTable() {
-  rte_hash_free(flows_);
   rte_hash_free(mapping_hash_);
   rte_hash_free(subscribers_);
 }
@@ -86,26 +86,34 @@ void SessionTable::reserve_port(uint8_t proto, uint8_t wan, uint16_t port, bool 
 }
 
 uint32_t SessionTable::lookup(const FlowKey& key, bool* reply) const {
-  void* data = nullptr;
-  if (rte_hash_lookup_data(flows_, &key, &data) < 0) return kNone;
-  auto value = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
-  *reply = value & 1;
-  return value >> 1;
+  uint32_t ref = flows_->find(FlowIndex::hash(key), [&](uint32_t candidate) { return holds(candidate, key); });
+  if (ref == FlowIndex::kNone) return kNone;
+  *reply = ref & 1;
+  return ref >> 1;
 }
 
 void SessionTable::lookup_bulk(const FlowKey* const* keys, uint32_t count, uint32_t* sessions, bool* reply) const {
-  void* data[RTE_HASH_LOOKUP_BULK_MAX];
-  uint64_t hits = 0;
-  rte_hash_lookup_bulk_data(flows_, reinterpret_cast<const void**>(const_cast<const FlowKey**>(keys)), count, &hits,
-                            data);
-  for (uint32_t i = 0; i < count; ++i) {
-    if (hits & (uint64_t{1} << i)) {
-      auto value = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[i]));
-      sessions[i] = value >> 1;
-      reply[i] = value & 1;
-    } else {
-      sessions[i] = kNone;
-      reply[i] = false;
+  constexpr uint32_t kChunk = 64;
+  uint32_t hashes[kChunk], candidates[kChunk];
+  for (uint32_t first = 0; first < count; first += kChunk) {
+    uint32_t n = std::min(kChunk, count - first);
+    // Three passes so the memory reads of one key overlap those of the others: home buckets,
+    // then the likely session records, then the comparisons.
+    for (uint32_t k = 0; k < n; ++k) {
+      hashes[k] = FlowIndex::hash(*keys[first + k]);
+      flows_->prefetch(hashes[k]);
+    }
+    for (uint32_t k = 0; k < n; ++k) {
+      candidates[k] = flows_->first_candidate(hashes[k]);
+      if (candidates[k] != FlowIndex::kNone) rte_prefetch0(&sessions_[candidates[k] >> 1]);
+    }
+    for (uint32_t k = 0; k < n; ++k) {
+      const FlowKey& key = *keys[first + k];
+      uint32_t ref = candidates[k];
+      if (ref == FlowIndex::kNone || !holds(ref, key))
+        ref = flows_->find(hashes[k], [&](uint32_t candidate) { return holds(candidate, key); });
+      sessions[first + k] = ref == FlowIndex::kNone ? kNone : ref >> 1;
+      reply[first + k] = ref != FlowIndex::kNone && (ref & 1);
     }
   }
 }
@@ -178,16 +186,13 @@ uint32_t SessionTable::allocate_session(uint32_t now_s, NatRefusal* refusal) {
 }
 
 uint32_t SessionTable::finish(uint32_t index, const FlowKey& original, const FlowKey& translated, uint8_t kind,
-                              uint8_t wan, uint32_t subscriber, uint32_t mapping, uint32_t now_s,
-                              NatRefusal* refusal) {
+                              uint8_t wan, uint32_t mapping, uint32_t now_s, NatRefusal* refusal) {
   Session& s = sessions_[index];
   s = Session{};
   s.original = original;
   s.translated = translated;
   s.kind = kind;
   s.wan = wan;
-  s.subscriber = subscriber;
-  s.mapping = mapping;
   s.last_seen_s = now_s;
   bool icmp = original.proto == kIcmp;
   FlowKey reply_in = translated.reversed(), reply_out = original.reversed();
@@ -195,26 +200,21 @@ uint32_t SessionTable::finish(uint32_t index, const FlowKey& original, const Flo
   s.l4_delta[0] = flow_checksum_delta(original, translated, !icmp, true);
   s.l3_delta[1] = flow_checksum_delta(reply_in, reply_out, true, false);
   s.l4_delta[1] = flow_checksum_delta(reply_in, reply_out, !icmp, true);
-  if (rte_hash_lookup(flows_, &original) >= 0 || rte_hash_lookup(flows_, &reply_in) >= 0 ||
-      rte_hash_add_key_data(flows_, &original, reinterpret_cast<void*>(uintptr_t{index} * 2)) != 0) {
+  bool reply_unused;
+  if (lookup(original, &reply_unused) != kNone || lookup(reply_in, &reply_unused) != kNone ||
+      flows_->size() + 2 > flows_->capacity()) {
     free_sessions_.push(sessions_, index);
     if (mapping != kNone) release_mapping(mapping);
     *refusal = NatRefusal::kTableFull;
     ++counters_.refused_table_full;
     return kNone;
   }
-  if (rte_hash_add_key_data(flows_, &reply_in, reinterpret_cast<void*>(uintptr_t{index} * 2 + 1)) != 0) {
-    rte_hash_del_key(flows_, &original);
-    free_sessions_.push(sessions_, index);
-    if (mapping != kNone) release_mapping(mapping);
-    *refusal = NatRefusal::kTableFull;
-    ++counters_.refused_table_full;
-    return kNone;
-  }
+  flows_->insert(FlowIndex::hash(original), index * 2);
+  flows_->insert(FlowIndex::hash(reply_in), index * 2 + 1);
   s.in_use = 1;
   ++size_;
   ++counters_.created;
-  count_subscriber(subscriber, 1);
+  count_subscriber(s.subscriber(), 1);
   return index;
 }
 
@@ -261,6 +261,13 @@ uint32_t SessionTable::find_or_create_mapping(const FlowKey& original, uint8_t w
   return index;
 }
 
+uint32_t SessionTable::find_mapping(const Session& s) const {
+  MappingKey key{s.original.src, s.original.sport, s.original.proto, s.wan};
+  void* data = nullptr;
+  if (rte_hash_lookup_data(mapping_hash_, &key, &data) < 0) return kNone;
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+}
+
 void SessionTable::release_mapping(uint32_t index) {
   Mapping& m = mappings_[index];
   if (--m.sessions > 0) return;
@@ -298,8 +305,7 @@ uint32_t SessionTable::create_outbound(const FlowKey& original, uint8_t wan, uin
     translated.dst = hairpin_destination->dst;
     translated.dport = hairpin_destination->dport;
   }
-  return finish(index, original, translated, hairpin_destination ? kHairpin : kSnat, wan, original.src, mapping, now_s,
-                refusal);
+  return finish(index, original, translated, hairpin_destination ? kHairpin : kSnat, wan, mapping, now_s, refusal);
 }
 
 uint32_t SessionTable::create_forward(const FlowKey& original, uint8_t wan, uint32_t internal, uint16_t internal_port,
@@ -315,7 +321,7 @@ uint32_t SessionTable::create_forward(const FlowKey& original, uint8_t wan, uint
   FlowKey translated = original;
   translated.dst = internal;
   translated.dport = internal_port;
-  return finish(index, original, translated, kForward, wan, internal, kNone, now_s, refusal);
+  return finish(index, original, translated, kForward, wan, kNone, now_s, refusal);
 }
 
 uint32_t SessionTable::create_from_mapping(const FlowKey& inbound, uint8_t wan, uint32_t now_s, NatRefusal* refusal) {
@@ -344,16 +350,16 @@ uint32_t SessionTable::create_from_mapping(const FlowKey& inbound, uint8_t wan, 
   FlowKey translated = original;
   translated.src = inbound.dst;
   translated.sport = inbound.dport;
-  return finish(index, original, translated, kSnat, wan, m.inside, mapping, now_s, refusal);
+  return finish(index, original, translated, kSnat, wan, mapping, now_s, refusal);
 }
 
 void SessionTable::release(uint32_t index) {
   Session& s = sessions_[index];
-  rte_hash_del_key(flows_, &s.original);
-  FlowKey reply = s.translated.reversed();
-  rte_hash_del_key(flows_, &reply);
-  if (s.mapping != kNone) release_mapping(s.mapping);
-  count_subscriber(s.subscriber, -1);
+  flows_->erase(FlowIndex::hash(s.original), index * 2);
+  flows_->erase(FlowIndex::hash(s.translated.reversed()), index * 2 + 1);
+  if (s.holds_mapping())
+    if (uint32_t mapping = find_mapping(s); mapping != kNone) release_mapping(mapping);
+  count_subscriber(s.subscriber(), -1);
   s.in_use = 0;
   --size_;
   free_sessions_.push(sessions_, index);
@@ -378,12 +384,11 @@ void SessionTable::clear() {
 }
 
 std::size_t SessionTable::bytes_per_session() const {
-  // What the table holds per session slot: the DPDK heap taken by its hashes (buckets,
-  // extendable buckets, key store, free-slot rings) and its own arrays.
-  std::size_t arrays = sessions_.capacity() * sizeof(Session) + mappings_.capacity() * sizeof(Mapping) +
-                       subscriber_counts_.capacity() * sizeof(uint32_t) +
+  // What the table holds per session slot: the DPDK heap taken by its records, flow index and
+  // hashes (buckets, extendable buckets, key store, free-slot rings), and its C++ arrays.
+  std::size_t arrays = subscriber_counts_.capacity() * sizeof(uint32_t) +
                        free_subscriber_slots_.capacity() * sizeof(uint32_t) + port_owner_.size() * sizeof(uint32_t);
-  return (hash_bytes_ + arrays) / capacity_;
+  return (dpdk_bytes_ + arrays) / capacity_;
 }
 
 void SessionTable::list(uint32_t subscriber, uint8_t proto, uint16_t port, uint32_t now_s, std::size_t skip,
@@ -407,7 +412,7 @@ void SessionTable::list(uint32_t subscriber, uint8_t proto, uint16_t port, uint3
       remote = s.translated.dst;
       remote_port = s.translated.dport;
     }
-    if (subscriber != 0 && s.subscriber != subscriber) continue;
+    if (subscriber != 0 && s.subscriber() != subscriber) continue;
     if (proto != 0 && s.original.proto != proto) continue;
     if (port != 0 && port != inside_port && port != outside_port && port != remote_port) continue;
     if ((*matched)++ < skip || rows.size() >= limit) continue;

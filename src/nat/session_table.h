@@ -9,12 +9,15 @@
 #pragma once
 
 #include "config/config.h"
+#include "core/dpdk_array.h"
+#include "nat/flow_index.h"
 #include "nat/flow_key.h"
 
 #include <rte_hash.h>
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -42,20 +45,27 @@ class SessionTable {
   enum Kind : uint8_t { kSnat, kForward, kHairpin };
   enum TcpFlags : uint8_t { kSynOut = 1, kSynIn = 2, kFinOut = 4, kFinIn = 8, kRst = 16 };
 
-  struct Session {
+  // One cache line: the fast path reads nothing else of a session.
+  struct alignas(64) Session {
     FlowKey original;      // as the initiator sent it
     FlowKey translated;    // as it leaves the gateway
     uint64_t bytes_original = 0, bytes_reply = 0;
-    uint32_t last_seen_s = 0;
-    uint32_t subscriber = 0;      // inside host (host order): quota and listing
-    uint32_t mapping = kNone;     // endpoint-independent mapping it holds; next free slot while free
+    uint32_t last_seen_s = 0;       // next free slot while free
     uint16_t l3_delta[2] = {0, 0};  // [0] original direction, [1] reply: header checksum adjustment
     uint16_t l4_delta[2] = {0, 0};  // TCP/UDP pseudo-header + ports, or ICMP identifier
     uint8_t kind = kSnat;
     uint8_t tcp_flags = 0;
     uint8_t wan = 0;               // WAN port index the session leaves by
     uint8_t in_use = 0;
+
+    // The inside host (host order), for the quota and the listing: a port forward's server,
+    // else the initiator.
+    uint32_t subscriber() const { return kind == kForward ? translated.dst : original.src; }
+    // Whether the session holds an endpoint-independent mapping, the one of its original
+    // source endpoint on its WAN.
+    bool holds_mapping() const { return kind != kForward; }
   };
+  static_assert(sizeof(Session) == 64);
 
   // `worker` of `workers`: this table allocates external ports p with p % workers == worker.
   // `wan_ids`: WAN ids (port indices) are below it; it sizes the external port table.
@@ -130,7 +140,13 @@ class SessionTable {
 
   uint32_t allocate_session(uint32_t now_s, NatRefusal* refusal);
   uint32_t finish(uint32_t index, const FlowKey& original, const FlowKey& translated, uint8_t kind, uint8_t wan,
-                  uint32_t subscriber, uint32_t mapping, uint32_t now_s, NatRefusal* refusal);
+                  uint32_t mapping, uint32_t now_s, NatRefusal* refusal);
+  // Whether flow index reference `ref` (session index * 2 + reply) is the session of `key`.
+  bool holds(uint32_t ref, const FlowKey& key) const {
+    const Session& s = sessions_[ref >> 1];
+    return (ref & 1) ? s.translated.reversed() == key : s.original == key;
+  }
+  uint32_t find_mapping(const Session& s) const;
   void release(uint32_t index);
   uint32_t find_or_create_mapping(const FlowKey& original, uint8_t wan, NatRefusal* refusal);
   void release_mapping(uint32_t mapping);
@@ -145,12 +161,12 @@ class SessionTable {
   template <typename T, uint32_t T::*Next>
   class FreeList {
    public:
-    void push(std::vector<T>& items, uint32_t index) {
+    void push(DpdkArray<T>& items, uint32_t index) {
       items[index].*Next = head_;
       head_ = index;
       ++size_;
     }
-    uint32_t pop(std::vector<T>& items) {
+    uint32_t pop(DpdkArray<T>& items) {
       uint32_t index = head_;
       head_ = items[index].*Next;
       --size_;
@@ -167,29 +183,31 @@ class SessionTable {
   uint32_t capacity_;
   uint16_t worker_, workers_;
   uint8_t wan_ids_;
-  std::vector<Session> sessions_;
-  FreeList<Session, &Session::mapping> free_sessions_;
-  std::vector<Mapping> mappings_;
+  // In DPDK memory: hugepages spare the fast path a TLB miss per session record.
+  DpdkArray<Session> sessions_;
+  FreeList<Session, &Session::last_seen_s> free_sessions_;
+  DpdkArray<Mapping> mappings_;
   FreeList<Mapping, &Mapping::sessions> free_mappings_;
   // External port -> mapping index + 1 (0 = free, kReserved = port forward), per protocol
   // class (TCP, UDP, ICMP) and WAN.
   static constexpr uint32_t kReserved = UINT32_MAX;
   std::vector<uint32_t> port_owner_;
   std::array<uint32_t, 3> port_cursor_{};
-  rte_hash* flows_ = nullptr;        // FlowKey -> session index * 2 + reply
+  std::unique_ptr<FlowIndex> flows_;  // FlowKey -> session index * 2 + reply
   rte_hash* mapping_hash_ = nullptr; // MappingKey -> mapping index
   rte_hash* subscribers_ = nullptr;  // inside address -> slot in subscriber_counts_
   std::vector<uint32_t> subscriber_counts_;
   std::vector<uint32_t> free_subscriber_slots_;
   uint32_t size_ = 0;
   uint32_t expire_cursor_ = 0;
-  std::size_t hash_bytes_ = 0;  // what the three hashes took from the DPDK heap
+  std::size_t dpdk_bytes_ = 0;  // what the arrays, flow index and hashes took from the DPDK heap
   NatCounters counters_;
 };
 
 // Which worker owns the NAT state of an inside host.
 inline uint16_t nat_owner_of_address(uint32_t address, uint16_t workers) {
-  return static_cast<uint16_t>(((address * 2654435761u) >> 16) % workers);
+  // Scaling a 32-bit hash to [0, workers) by multiplication: no division per packet.
+  return static_cast<uint16_t>((uint64_t{address * 2654435761u} * workers) >> 32);
 }
 // Which worker allocated an external port.
 inline uint16_t nat_owner_of_port(uint16_t port, uint16_t workers) { return static_cast<uint16_t>(port % workers); }

@@ -7,7 +7,6 @@
 #include <rte_cycles.h>
 #include <rte_ip_frag.h>
 #include <rte_malloc.h>
-#include <rte_prefetch.h>
 
 #include <algorithm>
 #include <cstring>
@@ -435,13 +434,6 @@ void NatStage::process(Burst& burst) {
   uint32_t found[kBurstSize];
   bool reply[kBurstSize];
   sessions_.lookup_bulk(key_ptrs, count, found, reply);
-  // The session records are cold at a large table: fetch them all before the first is needed.
-  for (uint32_t k = 0; k < count; ++k)
-    if (found[k] != SessionTable::kNone) {
-      const auto* record = reinterpret_cast<const char*>(&sessions_.session(found[k]));
-      rte_prefetch0(record);
-      rte_prefetch0(record + RTE_CACHE_LINE_SIZE);
-    }
   auto now_s = static_cast<uint32_t>(rte_rdtsc() / tsc_hz_);
   for (uint32_t k = 0; k < count; ++k) {
     if (found[k] != SessionTable::kNone && paths[k] == Path::kIcmpError)
