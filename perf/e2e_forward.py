@@ -106,16 +106,19 @@ def tcp_run(seconds):
     return json.loads(out)["end"]["sum_received"]["bits_per_second"]
 
 
-def measure(mode, seconds, workers):
+def measure(mode, seconds, workers, config=None):
     lab("down")
     try:
-        return run_mode(mode, seconds, workers)
+        return run_mode(mode, seconds, workers, config)
     finally:
         lab("down")
 
 
-def run_mode(mode, seconds, workers):
-    lab("up", "--kernel") if mode == "kernel" else lab("up", "--workers", str(workers))
+def run_mode(mode, seconds, workers, config):
+    if mode == "kernel":
+        lab("up", "--kernel")
+    else:
+        lab("up", "--workers", str(workers), *(["--config", config] if config else []))
     lab("modem", "a", "off")
     lab("modem", "b", "off")
     lab("exec", "lan1", "ping", "-c", "2", "192.0.2.10")  # resolve neighbours first
@@ -138,11 +141,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--config", help="fairgate's lab config (default conf/lab.json), e.g. other port drivers")
     args = parser.parse_args()
     if not lab_is_down():
         sys.exit("e2e: a lab is up (tools/lab status); it may be someone's test run. "
                  "Try again once tools/lab status says the lab is down.")
-    fairgate = measure("fairgate", args.seconds, args.workers)
+    fairgate = measure("fairgate", args.seconds, args.workers, args.config)
     kernel = measure("kernel", args.seconds, args.workers)
     print(f"| metric | fairgate NAT ({args.workers} worker) | Linux kernel, nftables masquerade | "
           f"ratio fairgate/kernel |")
