@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include "config/json_path.h"
+#include "config/qos_parse.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -39,7 +40,8 @@ void parse_device(const JsonField& field, PortConfig& port) {
 }
 
 PortConfig parse_port(const JsonField& field) {
-  field.reject_unknown({"name", "role", "device", "address", "gateway", "mtu", "vlan"});
+  field.reject_unknown({"name", "role", "device", "address", "gateway", "mtu", "vlan", "rate", "rate_down", "rate_up",
+                        "overhead", "mpu"});
   PortConfig port;
   port.name = field.at("name").string();
   if (port.name.empty() || port.name.size() > 15) field.at("name").fail("must be 1 to 15 characters");
@@ -72,6 +74,7 @@ PortConfig parse_port(const JsonField& field) {
   }
   if (auto mtu = field.find("mtu")) port.mtu = static_cast<uint16_t>(mtu->unsigned_in(576, 9000));
   if (auto vlan = field.find("vlan")) port.vlan = static_cast<uint16_t>(vlan->unsigned_in(0, 4094));
+  parse_port_shaping(field, port);
   return port;
 }
 
@@ -301,7 +304,8 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
   if (!document.is_object())
     throw FieldError("config", std::string("must be a JSON object, not ") + document.type_name());
   JsonField root(document, "");
-  root.reject_unknown({"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "control"});
+  root.reject_unknown(
+      {"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "qos", "subscribers", "control"});
   Config config;
   if (auto name = root.find("name")) config.name = name->string();
   if (auto pipeline = root.find("pipeline")) {
@@ -369,6 +373,9 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
     if (auto f = neighbors->find("retries")) n.retries = static_cast<uint32_t>(f->unsigned_in(1, 100));
   }
   if (auto nat = root.find("nat")) config.nat = parse_nat(*nat, config.lan_prefixes());
+  if (auto qos = root.find("qos")) config.qos = parse_qos(*qos);
+  if (auto subscribers = root.find("subscribers")) config.subscribers = parse_subscribers(*subscribers, config.lan_prefixes());
+  check_qos(root, config);
   if (auto control = root.find("control")) {
     control->reject_unknown({"socket"});
     if (auto f = control->find("socket")) {

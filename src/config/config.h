@@ -17,6 +17,17 @@ class JsonField;
 enum class PortRole : uint8_t { kLan, kWan };
 std::string_view port_role_name(PortRole role);
 
+// How a link counts a packet against its rate: `overhead` bytes added to every frame (Ethernet
+// header included, FCS not: what the mbuf holds), at least `mpu` bytes per frame, and the cell
+// framing of the link layer below. Presets: ethernet, pppoe, atm (ADSL), vdsl (PTM), docsis.
+struct LinkFraming {
+  enum class Cells : uint8_t { kNone, kAtm, kPtm };  // ATM: 48 of every 53 bytes; PTM: 64 of 65
+  std::string preset = "ethernet";  // or "custom" when overhead/mpu were given as numbers
+  int32_t overhead = 24;            // bytes per frame: preamble and SFD 8, FCS 4, inter-frame gap 12
+  uint16_t mpu = 0;                 // minimum bytes a frame is counted as (after the overhead)
+  Cells cells = Cells::kNone;
+};
+
 struct PortConfig {
   std::string name;         // operator's name, e.g. "lan0"; shown by `ports`
   PortRole role = PortRole::kLan;
@@ -25,6 +36,10 @@ struct PortConfig {
   uint32_t gateway = 0;     // WAN next hop, host byte order; 0 on LAN ports
   uint16_t mtu = 1500;      // bytes of IPv4 packet (not counting the Ethernet header)
   uint16_t vlan = 0;        // 802.1Q id the port's frames carry; 0 = untagged
+  uint64_t rate_bps = 0;       // LAN: the LAN link's rate (FairNAT's RATE_LAN); 0 = not given
+  uint64_t rate_down_bps = 0;  // WAN: the internet link's download rate (RATE_DOWN), bits/s
+  uint64_t rate_up_bps = 0;    // WAN: its upload rate (RATE_UP), bits/s
+  LinkFraming framing;
   uint16_t rx_queues = 0;   // derived: number of RX queues the workers poll
   uint16_t tx_queues = 0;   // derived: one per worker
 
@@ -98,6 +113,36 @@ struct NatConfig {
 // Parses one port-forward rule object (also used by the portfwd-add command).
 PortForwardRule parse_port_forward(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes);
 
+// A subscriber's rates in one direction, bits per second: `rate` is guaranteed, `ceil` is the most
+// it may borrow up to. 0 = the default (an equal share of the link; qos.user_ceil_*).
+struct PlanRates {
+  uint64_t rate_bps = 0;
+  uint64_t ceil_bps = 0;
+};
+
+// One subscriber: one or more addresses or prefixes on the LAN (FairNAT's "7:9:12" user).
+struct SubscriberConfig {
+  std::string name;
+  std::vector<Ipv4Prefix> addresses;  // host addresses are /32 prefixes
+  PlanRates down, up;
+};
+
+// Fair sharing (FairNAT's QOS_DOWN, QOS_UP and their settings).
+struct QosConfig {
+  bool download = false;            // shape the LAN egress (downloads); on when the section exists
+  bool upload = false;              // shape every WAN egress (uploads)
+  uint32_t rate_sub_percent = 5;    // shape this far below the link so the queue is ours
+  uint32_t rate_local_percent = 5;  // of the link, reserved for the gateway's own traffic
+  bool borrow = true;               // false: every guarantee is a hard cap (BORROW=0)
+  uint64_t user_ceil_down_bps = 0;  // default ceil of a subscriber; 0 = the link's rate
+  uint64_t user_ceil_up_bps = 0;
+  bool unknown_hosts_shared = false;  // unknown LAN hosts: one shared subscriber, else one each
+  uint32_t idle_s = 300;              // an automatic subscriber expires after this idle time
+  uint64_t bulk_after_bytes = 1u << 20;  // a flow that has sent this much becomes bulk
+
+  bool enabled() const { return download || upload; }
+};
+
 struct ControlConfig {
   std::string socket = "/run/fairgate/fairgate.sock";
 };
@@ -111,12 +156,23 @@ struct Config {
   std::vector<WorkerConfig> workers;
   NeighborConfig neighbors;
   NatConfig nat;
+  QosConfig qos;
+  std::vector<SubscriberConfig> subscribers;
   ControlConfig control;
 
   // Index of the first port with this role, or -1.
   int first_port(PortRole role) const;
   std::vector<Ipv4Prefix> lan_prefixes() const;
 };
+
+// A rate in FairNAT's (and tc's) units: a number is kbit/s; a string is a number with one of
+// bit, kbit, mbit, gbit (10^3 steps) or bps, kbps, mbps, gbps (bytes/s). Returns bits/s.
+uint64_t parse_rate(const JsonField& field);
+// Bits/s in the largest unit that keeps it whole: "2mbit", "1500kbit", "800bit".
+std::string format_rate(uint64_t bps);
+// Parses one subscriber object (also used by the subscriber-add command); its addresses must lie
+// in `lan_prefixes`.
+SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes);
 
 // Parses and validates; throws FieldError naming the first bad field.
 // `workers_override` > 0 replaces dataplane.workers (the --workers flag).
