@@ -1,7 +1,8 @@
-// fairgate --config FILE [--workers N] [--pipelines-dir DIR] [--check]
+// fairgate --config FILE [--workers N] [--pipelines-dir DIR] [--check | --qos-tree]
 #include "app/gateway.h"
 #include "config/json_path.h"
 #include "ports/eal_args.h"
+#include "qos/hierarchy.h"
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -19,11 +20,12 @@ namespace {
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: fairgate --config FILE [--workers N] [--pipelines-dir DIR] [--check]\n"
+               "usage: fairgate --config FILE [--workers N] [--pipelines-dir DIR] [--check | --qos-tree]\n"
                "  --config FILE        JSON configuration (see conf/)\n"
                "  --workers N          run N workers, worker w polling queue w of every port\n"
                "  --pipelines-dir DIR  where pipeline names are looked up (default %s/pipelines)\n"
                "  --check              validate the configuration and pipeline, then exit\n"
+               "  --qos-tree           validate, print the scheduling hierarchy as JSON (as qos-tree does), exit\n"
                "environment: FAIRGATE_IDLE_BACKOFF=1 turns on the workers' idle back-off\n",
                FAIRGATE_SOURCE_DIR);
 }
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
   std::string config_path, pipelines_dir = std::string(FAIRGATE_SOURCE_DIR) + "/pipelines";
   unsigned workers = 0;
   bool check_only = false;
+  bool print_qos_tree = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -58,6 +61,8 @@ int main(int argc, char** argv) {
       pipelines_dir = value();
     } else if (arg == "--check") {
       check_only = true;
+    } else if (arg == "--qos-tree") {
+      print_qos_tree = true;
     } else if (arg == "--help" || arg == "-h") {
       usage(stdout);
       return 0;
@@ -87,6 +92,10 @@ int main(int argc, char** argv) {
   }
   if (const char* backoff = std::getenv("FAIRGATE_IDLE_BACKOFF"); backoff && std::strcmp(backoff, "1") == 0)
     config.dataplane.idle_backoff = true;
+  if (print_qos_tree) {
+    std::printf("%s\n", fairgate::hierarchy_json(fairgate::build_hierarchy(config)).dump(2).c_str());
+    return 0;
+  }
   if (check_only) {
     std::printf("fairgate: configuration %s is valid (pipeline %s, %zu ports, %zu workers)\n", config_path.c_str(),
                 pipeline.name.c_str(), config.ports.size(), config.workers.size());

@@ -1,0 +1,90 @@
+#include "qos/hierarchy.h"
+
+#include <algorithm>
+
+namespace fairgate {
+namespace {
+
+uint64_t percent_of(uint64_t bps, uint32_t percent) { return bps / 100 * percent + bps % 100 * percent / 100; }
+
+SubportNode internet_subport(const Config& config, uint64_t link_bps, bool download) {
+  const QosConfig& qos = config.qos;
+  SubportNode subport{"internet", percent_of(link_bps, 100 - qos.rate_sub_percent - qos.rate_local_percent), {}};
+  uint64_t configured = 0;
+  std::size_t unconfigured = 0;
+  for (const auto& s : config.subscribers) {
+    uint64_t rate = download ? s.down.rate_bps : s.up.rate_bps;
+    configured += rate;
+    unconfigured += rate == 0;
+  }
+  uint64_t left = subport.rate_bps > configured ? subport.rate_bps - configured : 0;
+  uint64_t default_ceil = download ? qos.user_ceil_down_bps : qos.user_ceil_up_bps;
+  for (std::size_t i = 0; i < config.subscribers.size(); ++i) {
+    const auto& s = config.subscribers[i];
+    const PlanRates& plan = download ? s.down : s.up;
+    PipeNode pipe{i, s.name, s.addresses, plan.rate_bps, plan.ceil_bps};
+    if (pipe.rate_bps == 0) pipe.rate_bps = std::max<uint64_t>(left / unconfigured, 1000);
+    if (pipe.ceil_bps == 0) pipe.ceil_bps = default_ceil ? default_ceil : subport.rate_bps;
+    pipe.ceil_bps = std::min(pipe.ceil_bps, subport.rate_bps);
+    if (!qos.borrow) pipe.ceil_bps = pipe.rate_bps;
+    pipe.ceil_bps = std::max(pipe.ceil_bps, pipe.rate_bps);
+    subport.pipes.push_back(std::move(pipe));
+  }
+  return subport;
+}
+
+PortNode port_node(const Config& config, uint16_t port, bool download, uint64_t link_bps) {
+  PortNode node{port, config.ports[port].name, download, link_bps, config.ports[port].framing, {}};
+  node.subports.push_back(internet_subport(config, link_bps, download));
+  node.subports.push_back({"local", percent_of(link_bps, config.qos.rate_local_percent), {}});
+  return node;
+}
+
+}  // namespace
+
+std::vector<PortNode> build_hierarchy(const Config& config) {
+  std::vector<PortNode> ports;
+  uint64_t download_bps = 0;
+  for (const auto& port : config.ports)
+    if (port.role == PortRole::kWan) download_bps += port.rate_down_bps;
+  for (uint16_t p = 0; p < config.ports.size(); ++p) {
+    const auto& port = config.ports[p];
+    if (port.role == PortRole::kLan && config.qos.download) ports.push_back(port_node(config, p, true, download_bps));
+    if (port.role == PortRole::kWan && config.qos.upload) ports.push_back(port_node(config, p, false, port.rate_up_bps));
+  }
+  return ports;
+}
+
+nlohmann::ordered_json hierarchy_json(const std::vector<PortNode>& ports) {
+  nlohmann::ordered_json classes = nlohmann::ordered_json::array();
+  for (const auto& spec : kTrafficClasses)
+    classes.push_back({{"name", spec.name}, {"queues", spec.queues}, {"priority", spec.priority}});
+  nlohmann::ordered_json out = {{"ports", nlohmann::ordered_json::array()}};
+  for (const auto& port : ports) {
+    nlohmann::ordered_json subports = nlohmann::ordered_json::array();
+    for (const auto& subport : port.subports) {
+      nlohmann::ordered_json pipes = nlohmann::ordered_json::array();
+      for (const auto& pipe : subport.pipes) {
+        nlohmann::ordered_json addresses = nlohmann::ordered_json::array();
+        for (const auto& prefix : pipe.addresses)
+          addresses.push_back(prefix.length == 32 ? format_ipv4(prefix.address) : format_prefix(prefix));
+        pipes.push_back({{"subscriber", pipe.name},
+                         {"addresses", addresses},
+                         {"rate_bps", pipe.rate_bps},
+                         {"ceil_bps", pipe.ceil_bps},
+                         {"classes", classes}});
+      }
+      subports.push_back({{"name", subport.name}, {"rate_bps", subport.rate_bps}, {"pipes", pipes}});
+    }
+    out["ports"].push_back({{"name", port.name},
+                            {"direction", port.download ? "download" : "upload"},
+                            {"rate_bps", port.rate_bps},
+                            {"overhead_bytes", port.framing.overhead},
+                            {"mpu_bytes", port.framing.mpu},
+                            {"framing", port.framing.preset},
+                            {"subports", subports}});
+  }
+  return out;
+}
+
+}  // namespace fairgate

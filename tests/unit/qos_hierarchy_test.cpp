@@ -1,0 +1,128 @@
+// The scheduling hierarchy built from the configuration: which egress ports are shaped, the
+// subports' rates after RATE_SUB_PERCENT and RATE_LOCAL_PERCENT, default guarantees and
+// ceilings, BORROW=0, and the JSON that qos-tree prints and tools/sched-graph reads.
+#include "qos/hierarchy.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace fairgate {
+namespace {
+
+using nlohmann::json;
+
+json two_wans() {
+  return json::parse(R"({
+    "ports": [
+      {"name": "lan0", "role": "lan", "device": "net_ring0", "address": "10.10.0.1/24"},
+      {"name": "wan0", "role": "wan", "device": "net_ring1", "address": "198.51.100.2/25", "gateway": "198.51.100.1",
+       "rate_down": "20mbit", "rate_up": "4mbit", "overhead": "pppoe"},
+      {"name": "wan1", "role": "wan", "device": "net_ring2", "address": "203.0.113.2/25", "gateway": "203.0.113.1",
+       "rate_down": "10mbit", "rate_up": "2mbit"}
+    ],
+    "qos": {},
+    "subscribers": [
+      {"name": "alice", "addresses": ["10.10.0.11"], "down": {"rate": "9mbit"}},
+      {"name": "bob", "addresses": ["10.10.0.12", "10.10.0.32/28"], "down": {"ceil": "12mbit"}, "up": {"ceil": "1mbit"}},
+      {"name": "carol", "addresses": ["10.10.0.13"]}
+    ]
+  })");
+}
+
+std::vector<PortNode> build(const json& config) { return build_hierarchy(parse_config(config.dump())); }
+
+TEST(QosHierarchy, DownloadOnTheLanEgressUploadOnEachWan) {
+  auto ports = build(two_wans());
+  ASSERT_EQ(ports.size(), 3u);
+  EXPECT_EQ(ports[0].name, "lan0");
+  EXPECT_TRUE(ports[0].download);
+  EXPECT_EQ(ports[0].rate_bps, 30'000'000u) << "downloads arrive over both WANs";
+  EXPECT_EQ(ports[1].name, "wan0");
+  EXPECT_FALSE(ports[1].download);
+  EXPECT_EQ(ports[1].rate_bps, 4'000'000u);
+  EXPECT_EQ(ports[1].framing.overhead, 32) << "the WAN's own framing";
+  EXPECT_EQ(ports[2].rate_bps, 2'000'000u);
+  for (const auto& port : ports) {
+    ASSERT_EQ(port.subports.size(), 2u);
+    EXPECT_EQ(port.subports[0].name, "internet");
+    EXPECT_EQ(port.subports[0].rate_bps, port.rate_bps / 100 * 90) << "5 % below the link, 5 % for the gateway";
+    EXPECT_EQ(port.subports[1].name, "local");
+    EXPECT_EQ(port.subports[1].rate_bps, port.rate_bps / 100 * 5);
+    EXPECT_TRUE(port.subports[1].pipes.empty());
+  }
+}
+
+TEST(QosHierarchy, GuaranteesAndCeilings) {
+  auto ports = build(two_wans());
+  const auto& down = ports[0].subports[0].pipes;
+  ASSERT_EQ(down.size(), 3u);
+  // 27 mbit for subscribers: alice's 9 configured, the other 18 split between bob and carol.
+  EXPECT_EQ(down[0].name, "alice");
+  EXPECT_EQ(down[0].rate_bps, 9'000'000u);
+  EXPECT_EQ(down[1].rate_bps, 9'000'000u);
+  EXPECT_EQ(down[2].rate_bps, 9'000'000u);
+  EXPECT_EQ(down[0].ceil_bps, 27'000'000u) << "no ceil configured: the subport's rate";
+  EXPECT_EQ(down[1].ceil_bps, 12'000'000u);
+  ASSERT_EQ(down[1].addresses.size(), 2u);
+  const auto& up = ports[1].subports[0].pipes;
+  EXPECT_EQ(up[0].rate_bps, 1'200'000u) << "3.6 mbit in three equal shares";
+  EXPECT_EQ(up[1].ceil_bps, 1'200'000u) << "a ceil below the equal share is raised to the guarantee";
+  EXPECT_EQ(up[2].ceil_bps, 3'600'000u);
+}
+
+TEST(QosHierarchy, UserCeilAppliesWhereNoCeilIsConfiguredAndNothingExceedsTheLink) {
+  json config = two_wans();
+  config["qos"]["user_ceil_down"] = "15mbit";
+  config["subscribers"][1]["down"]["ceil"] = "40mbit";
+  auto ports = build(config);
+  const auto& down = ports[0].subports[0].pipes;
+  EXPECT_EQ(down[0].ceil_bps, 15'000'000u);
+  EXPECT_EQ(down[1].ceil_bps, 27'000'000u) << "clamped to the subport";
+  EXPECT_EQ(down[2].ceil_bps, 15'000'000u);
+}
+
+TEST(QosHierarchy, WithoutBorrowingTheGuaranteeIsTheCap) {
+  json config = two_wans();
+  config["qos"]["borrow"] = false;
+  for (const auto& port : build(config))
+    for (const auto& pipe : port.subports[0].pipes) EXPECT_EQ(pipe.ceil_bps, pipe.rate_bps) << pipe.name;
+}
+
+TEST(QosHierarchy, OnlyTheShapedDirections) {
+  json config = two_wans();
+  config["qos"]["upload"] = false;
+  auto ports = build(config);
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_TRUE(ports[0].download);
+  config["qos"]["upload"] = true;
+  config["qos"]["download"] = false;
+  ports = build(config);
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_FALSE(ports[0].download);
+  config.erase("qos");
+  config.erase("subscribers");
+  EXPECT_TRUE(build(config).empty()) << "no qos section: nothing is shaped";
+}
+
+TEST(QosHierarchy, JsonAsSchedGraphReadsIt) {
+  json tree = json::parse(hierarchy_json(build(two_wans())).dump());
+  ASSERT_EQ(tree["ports"].size(), 3u);
+  const json& lan = tree["ports"][0];
+  EXPECT_EQ(lan["name"], "lan0");
+  EXPECT_EQ(lan["direction"], "download");
+  EXPECT_EQ(lan["rate_bps"], 30'000'000);
+  EXPECT_EQ(tree["ports"][1]["framing"], "pppoe");
+  EXPECT_EQ(tree["ports"][1]["overhead_bytes"], 32);
+  const json& bob = lan["subports"][0]["pipes"][1];
+  EXPECT_EQ(bob["subscriber"], "bob");
+  EXPECT_EQ(bob["addresses"], json({"10.10.0.12", "10.10.0.32/28"}));
+  EXPECT_EQ(bob["rate_bps"], 9'000'000);
+  EXPECT_EQ(bob["ceil_bps"], 12'000'000);
+  ASSERT_EQ(bob["classes"].size(), kTrafficClasses.size());
+  EXPECT_EQ(bob["classes"][0]["name"], "interactive");
+  EXPECT_EQ(bob["classes"][3]["name"], "p2p");
+  EXPECT_EQ(bob["classes"][3]["priority"], 3);
+}
+
+}  // namespace
+}  // namespace fairgate
