@@ -22,7 +22,7 @@ std::string_view port_role_name(PortRole role);
 // framing of the link layer below. Presets: ethernet, pppoe, atm (ADSL), vdsl (PTM), docsis.
 struct LinkFraming {
   enum class Cells : uint8_t { kNone, kAtm, kPtm };  // ATM: 48 of every 53 bytes; PTM: 64 of 65
-  std::string preset = "ethernet";  // or "custom" when overhead/mpu were given as numbers
+  std::string preset = "ethernet";  // or "custom" when overhead was given in bytes (mpu may override any)
   int32_t overhead = 24;            // bytes per frame: preamble and SFD 8, FCS 4, inter-frame gap 12
   uint16_t mpu = 0;                 // minimum bytes a frame is counted as (after the overhead)
   Cells cells = Cells::kNone;

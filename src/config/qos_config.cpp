@@ -1,5 +1,6 @@
 #include "config/qos_parse.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -68,7 +69,10 @@ uint64_t parse_rate(const JsonField& field) {
     value = std::strtod(number.c_str(), &parsed_end);
     if (number.empty() || *parsed_end != '\0')
       field.fail("\"" + text + "\" is not a rate (a number with kbit, mbit, gbit, bit, kbps, mbps, gbps or bps)");
-    std::string_view unit = std::string_view(text).substr(end);
+    // tc takes units in any case ("2Mbit").
+    std::string unit_text = text.substr(end);
+    for (auto& c : unit_text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view unit = unit_text;
     if (!unit.empty()) {
       bool known = false;
       for (const auto& candidate : kRateUnits)
@@ -106,9 +110,11 @@ void parse_port_shaping(const JsonField& field, PortConfig& port) {
       (std::string_view(key) == "rate_down" ? port.rate_down_bps : port.rate_up_bps) = parse_rate(*f);
     }
   if (auto f = field.find("overhead")) {
-    if (f->is_number() || (f->raw().is_number_integer())) {
-      auto value = f->raw().get<int64_t>();
-      if (value < -64 || value > 256) f->fail(std::to_string(value) + " is out of range -64..256 bytes");
+    if (f->raw().is_number()) {
+      // Read as a double first: a huge unsigned would wrap into range as an int64_t.
+      double value = f->raw().get<double>();
+      if (!f->raw().is_number_integer()) f->fail(f->raw().dump() + " is not a whole number of bytes");
+      if (value < -64 || value > 256) f->fail(f->raw().dump() + " is out of range -64..256");
       port.framing.preset = "custom";
       port.framing.overhead = static_cast<int32_t>(value);
       port.framing.cells = LinkFraming::Cells::kNone;
@@ -170,9 +176,15 @@ SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4
       prefix = parse_ipv4_prefix(text);
     }
     if (!prefix) entry.fail("\"" + text + "\" is not an IPv4 address or prefix (10.10.0.7, 10.10.0.32/28)");
+    prefix->address = prefix->network();  // "10.10.0.33/28" means the /28 it lies in
     bool on_lan = false;
     for (const auto& lan : lan_prefixes) on_lan |= lan.length <= prefix->length && lan.contains(prefix->network());
     if (!on_lan) entry.fail(text + " is not inside a LAN port's prefix");
+    // A single host must be one; a prefix may cover the whole LAN (one shared subscriber).
+    for (const auto& lan : lan_prefixes)
+      if (prefix->length == 32 && (prefix->address == lan.address || prefix->address == lan.network() ||
+                                   prefix->address == lan.broadcast()))
+        entry.fail(text + " is the gateway's own, the network or the broadcast address of " + format_prefix(lan));
     for (std::size_t j = 0; j < subscriber.addresses.size(); ++j)
       if (prefixes_overlap(*prefix, subscriber.addresses[j]))
         entry.fail(text + " overlaps " + addresses.path() + "[" + std::to_string(j) + "]");
@@ -227,13 +239,21 @@ void check_qos(const JsonField& root, const Config& config) {
   // What subscribers share: the link less the margin and the gateway's own share. Upload
   // guarantees must fit the smallest WAN, since a subscriber may be moved to any of them.
   uint32_t share_percent = 100 - qos.rate_sub_percent - qos.rate_local_percent;
-  uint64_t down_share = down / 100 * share_percent, up_share = up_min == UINT64_MAX ? 0 : up_min / 100 * share_percent;
+  uint64_t down_share = down * share_percent / 100, up_share = up_min == UINT64_MAX ? 0 : up_min * share_percent / 100;
   uint64_t down_sum = 0, up_sum = 0;
-  for (const auto& s : config.subscribers) {
+  auto subscribers = root.find("subscribers");
+  for (std::size_t i = 0; i < config.subscribers.size(); ++i) {
+    const auto& s = config.subscribers[i];
     down_sum += s.down.rate_bps;
     up_sum += s.up.rate_bps;
+    // A guarantee the default ceil would cap could never be met.
+    if (s.down.ceil_bps == 0 && qos.user_ceil_down_bps && s.down.rate_bps > qos.user_ceil_down_bps)
+      subscribers->at(i).at("down").at("rate").fail(format_rate(s.down.rate_bps) + " is above qos.user_ceil_down (" +
+                                                   format_rate(qos.user_ceil_down_bps) + "); give it its own ceil");
+    if (s.up.ceil_bps == 0 && qos.user_ceil_up_bps && s.up.rate_bps > qos.user_ceil_up_bps)
+      subscribers->at(i).at("up").at("rate").fail(format_rate(s.up.rate_bps) + " is above qos.user_ceil_up (" +
+                                                 format_rate(qos.user_ceil_up_bps) + "); give it its own ceil");
   }
-  auto subscribers = root.find("subscribers");
   if (qos.download && down_sum > down_share)
     subscribers->fail("download guarantees add up to " + format_rate(down_sum) + ", more than the " +
                       format_rate(down_share) + " the WAN links leave for subscribers");

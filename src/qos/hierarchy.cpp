@@ -26,6 +26,9 @@ SubportNode internet_subport(const Config& config, uint64_t link_bps, bool downl
     if (pipe.rate_bps == 0) pipe.rate_bps = std::max<uint64_t>(left / unconfigured, 1000);
     if (pipe.ceil_bps == 0) pipe.ceil_bps = default_ceil ? default_ceil : subport.rate_bps;
     pipe.ceil_bps = std::min(pipe.ceil_bps, subport.rate_bps);
+    // An equal share above the subscriber's ceil is lowered to it, as FairNAT's "42@300" does:
+    // the ceil is what the operator asked for.
+    if (plan.rate_bps == 0) pipe.rate_bps = std::min(pipe.rate_bps, pipe.ceil_bps);
     if (!qos.borrow) pipe.ceil_bps = pipe.rate_bps;
     pipe.ceil_bps = std::max(pipe.ceil_bps, pipe.rate_bps);
     subport.pipes.push_back(std::move(pipe));

@@ -66,7 +66,8 @@ TEST(QosHierarchy, GuaranteesAndCeilings) {
   ASSERT_EQ(down[1].addresses.size(), 2u);
   const auto& up = ports[1].subports[0].pipes;
   EXPECT_EQ(up[0].rate_bps, 1'200'000u) << "3.6 mbit in three equal shares";
-  EXPECT_EQ(up[1].ceil_bps, 1'200'000u) << "a ceil below the equal share is raised to the guarantee";
+  EXPECT_EQ(up[1].ceil_bps, 1'000'000u) << "the configured ceil holds";
+  EXPECT_EQ(up[1].rate_bps, 1'000'000u) << "an equal share above the ceil is lowered to it (FairNAT's 42@300|50)";
   EXPECT_EQ(up[2].ceil_bps, 3'600'000u);
 }
 
