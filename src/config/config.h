@@ -136,9 +136,6 @@ struct QosConfig {
   bool borrow = true;               // false: every guarantee is a hard cap (BORROW=0)
   uint64_t user_ceil_down_bps = 0;  // default ceil of a subscriber; 0 = the link's rate
   uint64_t user_ceil_up_bps = 0;
-  bool unknown_hosts_shared = false;  // unknown LAN hosts: one shared subscriber, else one each
-  uint32_t idle_s = 300;              // an automatic subscriber expires after this idle time
-  uint64_t bulk_after_bytes = 1u << 20;  // a flow that has sent this much becomes bulk
 
   bool enabled() const { return download || upload; }
 };

@@ -134,7 +134,7 @@ void parse_port_shaping(const JsonField& field, PortConfig& port) {
 
 QosConfig parse_qos(const JsonField& field) {
   field.reject_unknown({"download", "upload", "rate_sub_percent", "rate_local_percent", "borrow", "user_ceil_down",
-                        "user_ceil_up", "unknown_hosts", "idle_s", "bulk_after_bytes"});
+                        "user_ceil_up"});
   QosConfig qos;
   qos.download = qos.upload = true;
   if (auto f = field.find("download")) qos.download = f->boolean();
@@ -144,15 +144,6 @@ QosConfig parse_qos(const JsonField& field) {
   if (auto f = field.find("borrow")) qos.borrow = f->boolean();
   if (auto f = field.find("user_ceil_down")) qos.user_ceil_down_bps = parse_rate(*f);
   if (auto f = field.find("user_ceil_up")) qos.user_ceil_up_bps = parse_rate(*f);
-  if (auto f = field.find("unknown_hosts")) {
-    auto mode = f->string();
-    if (mode == "shared")
-      qos.unknown_hosts_shared = true;
-    else if (mode != "own")
-      f->fail("must be \"own\" (each unknown host its own subscriber) or \"shared\" (one subscriber for all)");
-  }
-  if (auto f = field.find("idle_s")) qos.idle_s = static_cast<uint32_t>(f->unsigned_in(10, 86400 * 7));
-  if (auto f = field.find("bulk_after_bytes")) qos.bulk_after_bytes = f->unsigned_in(1024, 1ull << 40);
   return qos;
 }
 

@@ -351,11 +351,11 @@ def test_default_lan_is_the_base_lan_ports_address(tmp_path):
 
 def test_base_option_keeps_fairgate_only_settings(tmp_path):
     base = single_wan_base()
-    base["qos"] = {"download": False, "idle_s": 600, "user_ceil_up": "1mbit"}
+    base["qos"] = {"download": False, "user_ceil_up": "1mbit"}
     base["subscribers"] = [{"name": "old", "addresses": ["10.10.0.200"]}]
     base["ports"][1]["overhead"] = "pppoe"
     config, _ = imported(write(tmp_path, 'USERS="3"\nHTB_OVERHEAD=0\n'), "--base", str(write_base(tmp_path, base)))
-    assert config["qos"] == {"download": True, "idle_s": 600, "user_ceil_up": "1mbit", "upload": True,
+    assert config["qos"] == {"download": True, "user_ceil_up": "1mbit", "upload": True,
                              "rate_sub_percent": 5, "rate_local_percent": 5, "borrow": True}
     assert config["subscribers"] == [{"name": "user3", "addresses": ["10.10.0.3"]}]
     assert port(config, "wan0")["overhead"] == "pppoe"

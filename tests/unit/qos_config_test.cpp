@@ -373,17 +373,13 @@ TEST(QosConfig, EmptySectionShapesBothWaysWithFairNatDefaults) {
   EXPECT_TRUE(qos.borrow);
   EXPECT_EQ(qos.user_ceil_down_bps, 0u) << "the link's rate";
   EXPECT_EQ(qos.user_ceil_up_bps, 0u);
-  EXPECT_FALSE(qos.unknown_hosts_shared) << "each unknown host its own subscriber";
-  EXPECT_EQ(qos.idle_s, 300u);
-  EXPECT_EQ(qos.bulk_after_bytes, 1u << 20);
 }
 
 TEST(QosConfig, EveryQosFieldIsRead) {
   json c = qos_config();
   c["qos"] = json::parse(R"({
     "download": true, "upload": true, "rate_sub_percent": 10, "rate_local_percent": 3, "borrow": false,
-    "user_ceil_down": "8mbit", "user_ceil_up": 500, "unknown_hosts": "shared", "idle_s": 600,
-    "bulk_after_bytes": 4194304})");
+    "user_ceil_down": "8mbit", "user_ceil_up": 500})");
   const QosConfig qos = parse_config(c.dump()).qos;
   EXPECT_TRUE(qos.download);
   EXPECT_TRUE(qos.upload);
@@ -392,9 +388,6 @@ TEST(QosConfig, EveryQosFieldIsRead) {
   EXPECT_FALSE(qos.borrow);
   EXPECT_EQ(qos.user_ceil_down_bps, 8'000'000u);
   EXPECT_EQ(qos.user_ceil_up_bps, 500'000u) << "a bare number is kbit/s here too";
-  EXPECT_TRUE(qos.unknown_hosts_shared);
-  EXPECT_EQ(qos.idle_s, 600u);
-  EXPECT_EQ(qos.bulk_after_bytes, 4u << 20);
 }
 
 TEST(QosConfig, QosFieldLimitsAreAccepted) {
@@ -403,15 +396,10 @@ TEST(QosConfig, QosFieldLimitsAreAccepted) {
     std::function<void(const QosConfig&)> check;
   };
   const Case cases[] = {
-      {{{"unknown_hosts", "own"}}, [](const QosConfig& q) { EXPECT_FALSE(q.unknown_hosts_shared); }},
       {{{"rate_sub_percent", 0}, {"rate_local_percent", 0}},
        [](const QosConfig& q) { EXPECT_EQ(q.rate_sub_percent + q.rate_local_percent, 0u); }},
       {{{"rate_sub_percent", 50}, {"rate_local_percent", 49}},
        [](const QosConfig& q) { EXPECT_EQ(q.rate_sub_percent + q.rate_local_percent, 99u); }},
-      {{{"idle_s", 10}}, [](const QosConfig& q) { EXPECT_EQ(q.idle_s, 10u); }},
-      {{{"idle_s", 604800}}, [](const QosConfig& q) { EXPECT_EQ(q.idle_s, 604800u); }},
-      {{{"bulk_after_bytes", 1024}}, [](const QosConfig& q) { EXPECT_EQ(q.bulk_after_bytes, 1024u); }},
-      {{{"bulk_after_bytes", 1ull << 40}}, [](const QosConfig& q) { EXPECT_EQ(q.bulk_after_bytes, 1ull << 40); }},
       {{{"borrow", true}}, [](const QosConfig& q) { EXPECT_TRUE(q.borrow); }},
   };
   for (const auto& c : cases) {
@@ -475,13 +463,7 @@ std::vector<BadConfig> bad_qos_cases() {
       {"borrow_number", qos("borrow", 0), "qos.borrow", "must be true or false, not number"},
       {"user_ceil_down_bad", qos("user_ceil_down", "fast"), "qos.user_ceil_down", "is not a rate"},
       {"user_ceil_up_zero", qos("user_ceil_up", 0), "qos.user_ceil_up", "out of range 8kbit..400gbit"},
-      {"unknown_hosts_other", qos("unknown_hosts", "ignore"), "qos.unknown_hosts", "must be \"own\""},
-      {"unknown_hosts_boolean", qos("unknown_hosts", true), "qos.unknown_hosts", "must be a string"},
-      {"idle_s_9", qos("idle_s", 9), "qos.idle_s", "9 is out of range 10..604800"},
-      {"idle_s_over_a_week", qos("idle_s", 604801), "qos.idle_s", "604801 is out of range 10..604800"},
-      {"bulk_after_1023", qos("bulk_after_bytes", 1023), "qos.bulk_after_bytes", "out of range 1024..1099511627776"},
-      {"bulk_after_over_1tib", qos("bulk_after_bytes", (1ull << 40) + 1), "qos.bulk_after_bytes",
-       "out of range 1024..1099511627776"},
+      {"another_unknown_field", qos("idle_s", 600), "qos.idle_s", "unknown field"},
       // With qos on, every WAN carries the rates its shaping needs.
       {"wan_without_rate_down", drop(kWan, "rate_down"), "ports[1].rate_down", "required when qos.download is on"},
       {"wan_without_rate_up", drop(kWan, "rate_up"), "ports[1].rate_up", "required when qos.upload is on"},
