@@ -36,8 +36,11 @@ SubportNode internet_subport(const Config& config, uint64_t link_bps, bool downl
   return subport;
 }
 
+// `link_bps`: what the subscribers and the gateway share (the internet link's rate in this
+// direction); the port itself runs at its own rate when that is faster (a LAN's RATE_LAN).
 PortNode port_node(const Config& config, uint16_t port, bool download, uint64_t link_bps) {
-  PortNode node{port, config.ports[port].name, download, link_bps, config.ports[port].framing, {}};
+  uint64_t port_bps = std::max(link_bps, config.ports[port].rate_bps);
+  PortNode node{port, config.ports[port].name, download, port_bps, config.ports[port].framing, {}};
   node.subports.push_back(internet_subport(config, link_bps, download));
   node.subports.push_back({"local", percent_of(link_bps, config.qos.rate_local_percent), {}});
   return node;

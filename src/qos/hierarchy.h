@@ -50,7 +50,7 @@ struct PortNode {
   uint16_t port = 0;      // index into Config::ports
   std::string name;
   bool download = false;  // a LAN egress (downloads); else a WAN egress (uploads)
-  uint64_t rate_bps = 0;  // the link's rate
+  uint64_t rate_bps = 0;  // the port's rate: the link's, or a LAN's own rate when faster
   LinkFraming framing;
   std::vector<SubportNode> subports;
 };

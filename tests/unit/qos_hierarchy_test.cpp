@@ -82,6 +82,17 @@ TEST(QosHierarchy, UserCeilAppliesWhereNoCeilIsConfiguredAndNothingExceedsTheLin
   EXPECT_EQ(down[2].ceil_bps, 15'000'000u);
 }
 
+TEST(QosHierarchy, ALanRateFasterThanTheInternetIsThePortsOwn) {
+  json config = two_wans();
+  config["ports"][0]["rate"] = "100mbit";  // FairNAT's RATE_LAN
+  auto ports = build(config);
+  EXPECT_EQ(ports[0].rate_bps, 100'000'000u) << "the LAN egress runs at the LAN's rate";
+  EXPECT_EQ(ports[0].subports[0].rate_bps, 27'000'000u) << "subscribers still share the internet link";
+  EXPECT_EQ(ports[0].subports[1].rate_bps, 1'500'000u);
+  config["ports"][0]["rate"] = "10mbit";
+  EXPECT_EQ(build(config)[0].rate_bps, 30'000'000u) << "a slower LAN rate cannot shrink the internet link";
+}
+
 TEST(QosHierarchy, WithoutBorrowingTheGuaranteeIsTheCap) {
   json config = two_wans();
   config["qos"]["borrow"] = false;
