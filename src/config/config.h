@@ -138,6 +138,12 @@ struct QosConfig {
   uint64_t user_ceil_up_bps = 0;
 
   bool enabled() const { return download || upload; }
+  // Of a link of `link_bps`: what the subscribers share (less the margin and the gateway's
+  // share), and the gateway's own share. Rates up to 400 gbit times 100 fit 64 bits.
+  uint64_t subscriber_share_bps(uint64_t link_bps) const {
+    return link_bps * (100 - rate_sub_percent - rate_local_percent) / 100;
+  }
+  uint64_t local_share_bps(uint64_t link_bps) const { return link_bps * rate_local_percent / 100; }
 };
 
 struct ControlConfig {

@@ -229,8 +229,8 @@ void check_qos(const JsonField& root, const Config& config) {
   }
   // What subscribers share: the link less the margin and the gateway's own share. Upload
   // guarantees must fit the smallest WAN, since a subscriber may be moved to any of them.
-  uint32_t share_percent = 100 - qos.rate_sub_percent - qos.rate_local_percent;
-  uint64_t down_share = down * share_percent / 100, up_share = up_min == UINT64_MAX ? 0 : up_min * share_percent / 100;
+  uint64_t down_share = qos.subscriber_share_bps(down);
+  uint64_t up_share = up_min == UINT64_MAX ? 0 : qos.subscriber_share_bps(up_min);
   uint64_t down_sum = 0, up_sum = 0;
   auto subscribers = root.find("subscribers");
   for (std::size_t i = 0; i < config.subscribers.size(); ++i) {

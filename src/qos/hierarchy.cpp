@@ -5,11 +5,9 @@
 namespace fairgate {
 namespace {
 
-uint64_t percent_of(uint64_t bps, uint32_t percent) { return bps / 100 * percent + bps % 100 * percent / 100; }
-
 SubportNode internet_subport(const Config& config, uint64_t link_bps, bool download) {
   const QosConfig& qos = config.qos;
-  SubportNode subport{"internet", percent_of(link_bps, 100 - qos.rate_sub_percent - qos.rate_local_percent), {}};
+  SubportNode subport{"internet", qos.subscriber_share_bps(link_bps), {}};
   uint64_t configured = 0;
   std::size_t unconfigured = 0;
   for (const auto& s : config.subscribers) {
@@ -42,7 +40,7 @@ PortNode port_node(const Config& config, uint16_t port, bool download, uint64_t 
   uint64_t port_bps = std::max(link_bps, config.ports[port].rate_bps);
   PortNode node{port, config.ports[port].name, download, port_bps, config.ports[port].framing, {}};
   node.subports.push_back(internet_subport(config, link_bps, download));
-  node.subports.push_back({"local", percent_of(link_bps, config.qos.rate_local_percent), {}});
+  node.subports.push_back({"local", config.qos.local_share_bps(link_bps), {}});
   return node;
 }
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
-#include <tuple>
+#include <utility>
 
 namespace fairgate {
 namespace {
