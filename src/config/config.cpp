@@ -287,6 +287,12 @@ std::vector<Ipv4Prefix> Config::lan_prefixes() const {
 
 std::string_view port_role_name(PortRole role) { return role == PortRole::kLan ? "lan" : "wan"; }
 
+int Config::default_route_port() const {
+  for (std::size_t i = 0; i < ports.size(); ++i)
+    if (ports[i].role == PortRole::kWan && ports[i].gateway != 0) return static_cast<int>(i);
+  return -1;
+}
+
 int Config::first_port(PortRole role) const {
   for (std::size_t i = 0; i < ports.size(); ++i)
     if (ports[i].role == role) return static_cast<int>(i);

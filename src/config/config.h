@@ -120,6 +120,9 @@ struct PlanRates {
   uint64_t ceil_bps = 0;
 };
 
+// The subscriber of LAN hosts no configured or automatic subscriber covers.
+inline constexpr const char* kUnknownSubscriber = "unknown";
+
 // One subscriber: one or more addresses or prefixes on the LAN (FairNAT's "7:9:12" user).
 struct SubscriberConfig {
   std::string name;
@@ -136,6 +139,15 @@ struct QosConfig {
   bool borrow = true;               // false: every guarantee is a hard cap (BORROW=0)
   uint64_t user_ceil_down_bps = 0;  // default ceil of a subscriber; 0 = the link's rate
   uint64_t user_ceil_up_bps = 0;
+  // A LAN host no subscriber covers becomes one of its own (kOwn) or joins the one subscriber
+  // "unknown" (kShared); its own subscriber expires after idle_s without a packet.
+  enum class UnknownHosts : uint8_t { kOwn, kShared } unknown_hosts = UnknownHosts::kOwn;
+  uint32_t idle_s = 300;
+  uint32_t max_subscribers = 1024;   // configured plus automatic; pipes are reserved for this many
+  uint64_t bulk_after_bytes = 1'000'000;  // a flow that has sent more is bulk
+  std::vector<uint16_t> interactive_ports{22, 23};  // small packets to or from these are interactive
+  uint16_t interactive_packet_bytes = 256;          // "small": IPv4 total length up to this
+  enum class Aqm : uint8_t { kPie, kRed } aqm = Aqm::kPie;  // active queue management on every queue
 
   bool enabled() const { return download || upload; }
   // Of a link of `link_bps`: what the subscribers share (less the margin and the gateway's
@@ -165,6 +177,9 @@ struct Config {
 
   // Index of the first port with this role, or -1.
   int first_port(PortRole role) const;
+  // The WAN port the default route leaves through (the first WAN with a gateway), or -1: the
+  // link that carries the subscribers' internet traffic.
+  int default_route_port() const;
   std::vector<Ipv4Prefix> lan_prefixes() const;
 };
 

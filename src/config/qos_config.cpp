@@ -134,7 +134,8 @@ void parse_port_shaping(const JsonField& field, PortConfig& port) {
 
 QosConfig parse_qos(const JsonField& field) {
   field.reject_unknown({"download", "upload", "rate_sub_percent", "rate_local_percent", "borrow", "user_ceil_down",
-                        "user_ceil_up"});
+                        "user_ceil_up", "unknown_hosts", "idle_s", "max_subscribers", "bulk_after_bytes",
+                        "interactive_ports", "interactive_packet_bytes", "aqm"});
   QosConfig qos;
   qos.download = qos.upload = true;
   if (auto f = field.find("download")) qos.download = f->boolean();
@@ -144,6 +145,30 @@ QosConfig parse_qos(const JsonField& field) {
   if (auto f = field.find("borrow")) qos.borrow = f->boolean();
   if (auto f = field.find("user_ceil_down")) qos.user_ceil_down_bps = parse_rate(*f);
   if (auto f = field.find("user_ceil_up")) qos.user_ceil_up_bps = parse_rate(*f);
+  if (auto f = field.find("unknown_hosts")) {
+    auto mode = f->string();
+    if (mode == "own") qos.unknown_hosts = QosConfig::UnknownHosts::kOwn;
+    else if (mode == "shared") qos.unknown_hosts = QosConfig::UnknownHosts::kShared;
+    else f->fail("must be \"own\" (a subscriber per host) or \"shared\" (one subscriber \"unknown\")");
+  }
+  if (auto f = field.find("idle_s")) qos.idle_s = static_cast<uint32_t>(f->unsigned_in(10, 86400));
+  if (auto f = field.find("max_subscribers"))
+    qos.max_subscribers = static_cast<uint32_t>(f->unsigned_in(1, kMaxSubscribers));
+  if (auto f = field.find("bulk_after_bytes")) qos.bulk_after_bytes = f->unsigned_in(1500, uint64_t{1} << 40);
+  if (auto f = field.find("interactive_ports")) {
+    qos.interactive_ports.clear();
+    if (f->size() > 64) f->fail("at most 64 ports");
+    for (std::size_t i = 0; i < f->size(); ++i)
+      qos.interactive_ports.push_back(static_cast<uint16_t>(f->at(i).unsigned_in(1, 65535)));
+  }
+  if (auto f = field.find("interactive_packet_bytes"))
+    qos.interactive_packet_bytes = static_cast<uint16_t>(f->unsigned_in(40, 1500));
+  if (auto f = field.find("aqm")) {
+    auto aqm = f->string();
+    if (aqm == "pie") qos.aqm = QosConfig::Aqm::kPie;
+    else if (aqm == "red") qos.aqm = QosConfig::Aqm::kRed;
+    else f->fail("must be \"pie\" or \"red\"");
+  }
   return qos;
 }
 
@@ -155,6 +180,7 @@ SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4
   if (subscriber.name.empty() || subscriber.name.size() > 32 ||
       subscriber.name.find_first_of(" \t\n\"") != std::string::npos)
     name.fail("must be 1 to 32 characters without spaces or quotes");
+  if (subscriber.name == kUnknownSubscriber) name.fail("\"unknown\" is kept for the hosts no subscriber covers");
   auto addresses = field.at("addresses");
   if (addresses.size() == 0) addresses.fail("must list at least one address or prefix");
   for (std::size_t i = 0; i < addresses.size(); ++i) {
@@ -213,6 +239,10 @@ void check_qos(const JsonField& root, const Config& config) {
     if (!config.subscribers.empty()) root.at("subscribers").fail("needs a qos section: subscribers are shaped");
     return;
   }
+  // One pipe stays for hosts no subscriber covers ("unknown").
+  if (config.subscribers.size() + 1 > qos.max_subscribers)
+    root.at("qos").fail("max_subscribers (" + std::to_string(qos.max_subscribers) + ") leaves no room for the " +
+                        std::to_string(config.subscribers.size()) + " subscribers and the \"unknown\" one");
   if (qos.rate_sub_percent + qos.rate_local_percent >= 100)
     root.at("qos").fail("rate_sub_percent and rate_local_percent leave nothing for the subscribers");
   uint64_t down = 0, up_min = UINT64_MAX;
@@ -224,9 +254,10 @@ void check_qos(const JsonField& root, const Config& config) {
       throw FieldError(ports.at(i).path() + ".rate_down", "required when qos.download is on");
     if (qos.upload && port.rate_up_bps == 0)
       throw FieldError(ports.at(i).path() + ".rate_up", "required when qos.upload is on");
-    down += port.rate_down_bps;
     up_min = std::min(up_min, port.rate_up_bps);
   }
+  // Downloads arrive over the link the default route uses.
+  if (int wan = config.default_route_port(); wan >= 0) down = config.ports[static_cast<std::size_t>(wan)].rate_down_bps;
   // What subscribers share: the link less the margin and the gateway's own share. Upload
   // guarantees must fit the smallest WAN, since a subscriber may be moved to any of them.
   uint64_t down_share = qos.subscriber_share_bps(down);
@@ -247,7 +278,7 @@ void check_qos(const JsonField& root, const Config& config) {
   }
   if (qos.download && down_sum > down_share)
     subscribers->fail("download guarantees add up to " + format_rate(down_sum) + ", more than the " +
-                      format_rate(down_share) + " the WAN links leave for subscribers");
+                      format_rate(down_share) + " the default route's WAN link leaves for subscribers");
   if (qos.upload && up_sum > up_share)
     subscribers->fail("upload guarantees add up to " + format_rate(up_sum) + ", more than the " +
                       format_rate(up_share) + " the smallest WAN uplink leaves for subscribers");

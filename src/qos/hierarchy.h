@@ -28,12 +28,12 @@ struct TrafficClassSpec {
 inline constexpr std::array<TrafficClassSpec, 4> kTrafficClasses{{
     {"interactive", 0, 1},
     {"normal", 1, 1},
-    {"bulk", 2, 1},
-    {"p2p", 3, 4},
+    {"bulk", 2, 3},
+    {"p2p", 3, 1},
 }};
 
 struct PipeNode {
-  std::size_t subscriber = 0;  // index into Config::subscribers
+  uint32_t pipe = 0;           // librte_sched pipe id in the internet subport; stable for its life
   std::string name;
   std::vector<Ipv4Prefix> addresses;
   uint64_t rate_bps = 0;  // guaranteed
@@ -51,13 +51,40 @@ struct PortNode {
   std::string name;
   bool download = false;  // a LAN egress (downloads); else a WAN egress (uploads)
   uint64_t rate_bps = 0;  // the port's rate: the link's, or a LAN's own rate when faster
+  uint64_t link_bps = 0;  // the internet link's rate in this direction
   LinkFraming framing;
   std::vector<SubportNode> subports;
 };
 
-// The trees for every shaped direction (none when qos is off). Guarantees not configured are
-// equal shares of what configured ones leave; ceilings not configured are qos.user_ceil_* or the
-// subport's rate; with borrow off a subscriber's ceil is its guarantee.
+// A subscriber as the scheduler sees it at run time: its plan and the pipe it holds.
+struct LiveSubscriber {
+  enum class Kind : uint8_t { kConfigured, kAutomatic, kUnknown };
+  SubscriberConfig plan;
+  uint32_t pipe = 0;
+  Kind kind = Kind::kConfigured;
+};
+
+// Link rates at run time, bits per second, by port index (WAN ports; 0 elsewhere).
+struct LinkRates {
+  std::vector<uint64_t> down_bps, up_bps;
+};
+
+inline constexpr uint32_t kUnknownPipe = 0;  // the "unknown" subscriber's pipe
+
+// The subscribers a configuration starts with: the configured ones on pipes 1..n, then
+// "unknown" (the hosts nobody covers) on pipe 0.
+std::vector<LiveSubscriber> initial_subscribers(const Config& config);
+LinkRates configured_link_rates(const Config& config);
+
+// The trees for every shaped direction (none when qos is off). Downloads are scheduled on every
+// LAN egress against the link of the default route's WAN, uploads on every WAN egress against
+// that WAN's upload. Guarantees not set are equal shares of what set ones leave (the "unknown"
+// subscriber of qos.unknown_hosts "own" only passes hosts through until they have their own, so
+// it gets that share without taking one); ceilings not set are qos.user_ceil_* or the subport's
+// rate; with borrow off a subscriber's ceil is its guarantee.
+std::vector<PortNode> build_hierarchy(const Config& config, const std::vector<LiveSubscriber>& subscribers,
+                                      const LinkRates& links);
+// The same for the configuration as it starts.
 std::vector<PortNode> build_hierarchy(const Config& config);
 
 // As `qos-tree` prints it and tools/sched-graph reads it.

@@ -1,44 +1,55 @@
 #include "qos/sched_port.h"
 
+#include <rte_pie.h>
+#include <rte_red.h>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <map>
 #include <stdexcept>
 #include <string>
-#include <utility>
 
 namespace fairgate {
 namespace {
 
-// fairgate's classes on librte_sched's traffic classes: the first three strict priority,
-// P2P the best-effort class (the lowest, and the one with several queues).
-constexpr uint32_t kSchedTc[] = {0, 1, 2, RTE_SCHED_TRAFFIC_CLASS_BE};
+// fairgate's classes on librte_sched's traffic classes (see the header).
+constexpr uint32_t kSchedTc[] = {0, 1, RTE_SCHED_TRAFFIC_CLASS_BE, RTE_SCHED_TRAFFIC_CLASS_BE};
+constexpr uint32_t kMaxProfiles = 1024;  // distinct rates a port may see in its life
+
+// AQM: PIE aims at this queueing delay; RED starts dropping at min_th of the queue.
+constexpr uint16_t kPieTargetMs = 15, kPieUpdateMs = 15, kPieMaxBurstMs = 150;
+constexpr uint16_t kRedMinPackets = 16, kRedMaxPackets = 48, kRedMaxPInverse = 10, kRedWeightLog2 = 9;
 
 std::atomic<uint32_t> port_serial{0};
 
-uint64_t bytes_per_s(uint64_t bps) { return std::max<uint64_t>(bps / 8, 1); }
-
-// Token bucket depth: a few full packets, so a pipe that was idle sends a short burst at once.
-uint64_t bucket_bytes(uint16_t mtu) { return uint64_t{mtu} * 4; }
-
-rte_sched_pipe_params pipe_params(const PipeNode& pipe, uint64_t smallest_rate_bps, uint16_t mtu) {
-  rte_sched_pipe_params params{};
-  params.tb_rate = bytes_per_s(pipe.ceil_bps);
-  params.tb_size = bucket_bytes(mtu);
-  for (uint32_t tc : kSchedTc) params.tc_rate[tc] = params.tb_rate;
-  params.tc_period = SchedPort::kTcPeriodMs;
-  // When the best-effort class is oversubscribed, pipes get it in proportion to this weight:
-  // their guarantees, relative to the smallest.
-  params.tc_ov_weight = static_cast<uint8_t>(std::clamp<uint64_t>(pipe.rate_bps / smallest_rate_bps, 1, 255));
-  for (auto& weight : params.wrr_weights) weight = 1;
-  return params;
+// librte_sched's PIE wants a queue under every traffic class, so the ten fairgate does not use
+// get the smallest it accepts (they never see a packet).
+constexpr uint16_t kUnusedQueuePackets = 2;
+uint16_t queue_packets(uint32_t sched_tc) {
+  return sched_tc == 0 || sched_tc == 1 || sched_tc == RTE_SCHED_TRAFFIC_CLASS_BE ? SchedPort::kQueuePackets
+                                                                               : kUnusedQueuePackets;
 }
 
-rte_sched_subport_profile_params subport_profile(uint64_t rate_bps) {
+// Three significant digits, so rates that differ by less than 0.1 % share one profile and a
+// link whose rate wanders does not use up the profile tables.
+uint64_t round_rate(uint64_t bytes_per_s) {
+  uint64_t scale = 1;
+  while (bytes_per_s / scale >= 1000) scale *= 10;
+  return std::max<uint64_t>((bytes_per_s + scale / 2) / scale * scale, 1);
+}
+
+uint64_t bytes_per_s(uint64_t bps) { return round_rate(std::max<uint64_t>(bps / 8, 1)); }
+
+// A token bucket deep enough for the credits that accrue between two polls of a busy worker,
+// and for a few full packets at low rates.
+uint64_t bucket_bytes(uint64_t rate_bytes_per_s, uint16_t mtu) {
+  return std::max<uint64_t>(rate_bytes_per_s * SchedPort::kBucketMs / 1000, uint64_t{mtu} * 4);
+}
+
+rte_sched_subport_profile_params subport_params(uint64_t rate_bytes_per_s, uint16_t mtu) {
   rte_sched_subport_profile_params profile{};
-  profile.tb_rate = bytes_per_s(rate_bps);
-  profile.tb_size = 1'000'000;
+  profile.tb_rate = rate_bytes_per_s;
+  profile.tb_size = bucket_bytes(rate_bytes_per_s, mtu);
   // librte_sched wants every class's rate at the subport, used or not.
   for (auto& tc_rate : profile.tc_rate) tc_rate = profile.tb_rate;
   profile.tc_period = SchedPort::kTcPeriodMs;
@@ -49,76 +60,191 @@ void check(int result, const std::string& what) {
   if (result != 0) throw std::runtime_error("scheduler: " + what + " failed (" + std::to_string(result) + ")");
 }
 
+// librte_sched frees the whole port when a subport or pipe configuration fails, so the caller
+// must check its arguments first; this forgets the freed port so it is not freed twice.
+void check_or_lost(int result, rte_sched_port*& port, const std::string& what) {
+  if (result == 0) return;
+  port = nullptr;
+  throw std::runtime_error("scheduler: " + what + " failed (" + std::to_string(result) + "), port lost");
+}
+
+rte_sched_cman_params cman_params(QosConfig::Aqm aqm) {
+  rte_sched_cman_params params{};
+  if (aqm == QosConfig::Aqm::kPie) {
+    params.cman_mode = RTE_SCHED_CMAN_PIE;
+    for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc)
+      params.pie_params[tc] = {kPieTargetMs, kPieUpdateMs, kPieMaxBurstMs, queue_packets(tc)};
+  } else {
+    params.cman_mode = RTE_SCHED_CMAN_RED;
+    // Thresholds of zero leave RED off for the classes fairgate does not use.
+    for (uint32_t tc : kSchedTc)
+      for (auto& red : params.red_params[tc]) red = {kRedMinPackets, kRedMaxPackets, kRedMaxPInverse, kRedWeightLog2};
+  }
+  return params;
+}
+
 }  // namespace
 
 void SchedPort::queue_of(TrafficClass tc, uint32_t flow_hash, uint32_t* sched_tc, uint32_t* queue) {
   *sched_tc = kSchedTc[static_cast<uint8_t>(tc)];
-  *queue = *sched_tc == RTE_SCHED_TRAFFIC_CLASS_BE ? flow_hash % RTE_SCHED_BE_QUEUES_PER_PIPE : 0;
+  switch (tc) {
+    case TrafficClass::kBulk: *queue = flow_hash % kBulkQueues; break;
+    case TrafficClass::kP2p: *queue = kBulkQueues; break;
+    default: *queue = 0; break;
+  }
 }
 
-SchedPort::SchedPort(const PortNode& node, uint16_t mtu, int socket) {
-  const SubportNode& internet = node.subports.at(kInternetSubport);
-  const SubportNode& local = node.subports.at(kLocalSubport);
-  internet_pipes_ = static_cast<uint32_t>(internet.pipes.size());
+SchedPort::PipeKey SchedPort::pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uint64_t smallest_rate_bps) const {
+  uint64_t ceil = bytes_per_s(ceil_bps);
+  // When the best-effort class is oversubscribed, pipes get it in proportion to this weight:
+  // their guarantees, relative to the smallest.
+  auto weight = static_cast<uint8_t>(std::clamp<uint64_t>(rate_bps / std::max<uint64_t>(smallest_rate_bps, 1), 1, 255));
+  return {ceil, bucket_bytes(ceil, mtu_), weight};
+}
 
-  std::vector<rte_sched_subport_profile_params> subport_profiles{subport_profile(internet.rate_bps),
-                                                                 subport_profile(std::max<uint64_t>(local.rate_bps, 8000))};
+SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(options.mtu) {
+  pipes_per_subport_ = std::bit_ceil(std::max<uint32_t>(options.pipe_capacity, 1));
+  pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
+  for (const auto& pipe : node.subports.at(kInternetSubport).pipes)
+    if (pipe.pipe >= pipes_per_subport_)
+      throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " of " + pipe.name +
+                               " is beyond the capacity of " + std::to_string(pipes_per_subport_));
+
+  uint64_t port_rate = std::max(node.rate_bps, kMinPortRateBps) / 8;
+  std::vector<rte_sched_subport_profile_params> initial{subport_params(1000, mtu_)};
   std::string name = "sched_" + node.name + "_" + std::to_string(port_serial.fetch_add(1));
   rte_sched_port_params port_params{};
   port_params.name = name.c_str();
-  port_params.socket = socket;
-  port_params.rate = bytes_per_s(node.rate_bps);
-  port_params.mtu = uint32_t{mtu} + RTE_ETHER_HDR_LEN;
+  port_params.socket = options.socket;
+  port_params.rate = port_rate;
+  port_params.mtu = uint32_t{mtu_} + RTE_ETHER_HDR_LEN;
   port_params.frame_overhead = static_cast<uint32_t>(std::max(0, node.framing.overhead));
   port_params.n_subports_per_port = 2;
-  port_params.subport_profiles = subport_profiles.data();
-  port_params.n_subport_profiles = static_cast<uint32_t>(subport_profiles.size());
-  port_params.n_max_subport_profiles = 16;  // room for run-time rate changes
-  port_params.n_pipes_per_subport = std::bit_ceil(std::max<uint32_t>(internet_pipes_, 1));
+  port_params.subport_profiles = initial.data();
+  port_params.n_subport_profiles = 1;
+  port_params.n_max_subport_profiles = kMaxProfiles;
+  port_params.n_pipes_per_subport = pipes_per_subport_;
   port_ = rte_sched_port_config(&port_params);
   if (port_ == nullptr) throw std::runtime_error("scheduler: cannot configure port " + node.name);
+  subport_profiles_[1000 * 8] = 0;
 
-  // Pipe profiles: one per distinct (guarantee, ceil).
-  uint64_t smallest = UINT64_MAX;
-  for (const auto& pipe : internet.pipes) smallest = std::min(smallest, std::max<uint64_t>(pipe.rate_bps, 1));
-  std::vector<rte_sched_pipe_params> profiles;
-  std::map<std::pair<uint64_t, uint64_t>, uint32_t> profile_of;
-  std::vector<uint32_t> pipe_profile;
-  for (const auto& pipe : internet.pipes) {
-    auto key = std::make_pair(pipe.rate_bps, pipe.ceil_bps);
-    auto [it, added] = profile_of.emplace(key, static_cast<uint32_t>(profiles.size()));
-    if (added) profiles.push_back(pipe_params(pipe, smallest, mtu));
-    pipe_profile.push_back(it->second);
-  }
-  PipeNode gateway_pipe{0, "gateway", {}, local.rate_bps, local.rate_bps};
-  std::vector<rte_sched_pipe_params> local_profiles{pipe_params(gateway_pipe, std::max<uint64_t>(local.rate_bps, 1), mtu)};
-  if (profiles.empty()) profiles.push_back(local_profiles[0]);
-
-  rte_sched_subport_params subport{};
-  for (uint32_t tc : kSchedTc) subport.qsize[tc] = kQueuePackets;
-  // A power of two, as librte_sched requires; pipes beyond the subscribers stay unconfigured.
-  subport.n_pipes_per_subport_enabled = port_params.n_pipes_per_subport;
-  subport.pipe_profiles = profiles.data();
-  subport.n_pipe_profiles = static_cast<uint32_t>(profiles.size());
-  subport.n_max_pipe_profiles = static_cast<uint32_t>(profiles.size()) + 64;  // run-time plan changes
   try {
-    check(rte_sched_subport_config(port_, kInternetSubport, &subport, kInternetSubport), "internet subport");
-    for (uint32_t p = 0; p < internet_pipes_; ++p)
-      check(rte_sched_pipe_config(port_, kInternetSubport, p, static_cast<int32_t>(pipe_profile[p])),
-            "pipe " + internet.pipes[p].name);
-    rte_sched_subport_params local_subport = subport;
-    local_subport.n_pipes_per_subport_enabled = 1;
-    local_subport.pipe_profiles = local_profiles.data();
-    local_subport.n_pipe_profiles = 1;
-    local_subport.n_max_pipe_profiles = 1;
-    check(rte_sched_subport_config(port_, kLocalSubport, &local_subport, kLocalSubport), "local subport");
-    check(rte_sched_pipe_config(port_, kLocalSubport, 0, 0), "gateway pipe");
+    // Each subport starts with one placeholder pipe profile (librte_sched needs one); the real
+    // ones are added as pipes need them.
+    PipeKey placeholder = pipe_key(8000, 8000, 8000);
+    rte_sched_pipe_params placeholder_params{};
+    placeholder_params.tb_rate = std::get<0>(placeholder);
+    placeholder_params.tb_size = std::get<1>(placeholder);
+    for (auto& rate : placeholder_params.tc_rate) rate = placeholder_params.tb_rate;
+    placeholder_params.tc_period = kTcPeriodMs;
+    placeholder_params.tc_ov_weight = 1;
+    for (auto& weight : placeholder_params.wrr_weights) weight = 1;
+    rte_sched_cman_params aqm = cman_params(options.aqm);
+    rte_sched_subport_params subport{};
+    for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc) subport.qsize[tc] = queue_packets(tc);
+    subport.n_pipes_per_subport_enabled = pipes_per_subport_;
+    subport.pipe_profiles = &placeholder_params;
+    subport.n_pipe_profiles = 1;
+    subport.n_max_pipe_profiles = kMaxProfiles;
+    subport.cman_params = &aqm;
+    check_or_lost(rte_sched_subport_config(port_, kInternetSubport, &subport, 0), port_, "internet subport");
+    subport.n_pipes_per_subport_enabled = 1;
+    check_or_lost(rte_sched_subport_config(port_, kLocalSubport, &subport, 0), port_, "local subport");
+    // The placeholder sits at id 0 in both subports; remember it so it is not added twice.
+    pipe_profiles_[kInternetSubport][placeholder] = 0;
+    pipe_profiles_[kLocalSubport][placeholder] = 0;
+    for (uint32_t s : {kInternetSubport, kLocalSubport}) rte_sched_subport_tc_ov_config(port_, s, true);
+    pipe_profile_.assign(pipes_per_subport_, -1);
+    apply(node);
   } catch (...) {
-    rte_sched_port_free(port_);
+    if (port_ != nullptr) rte_sched_port_free(port_);
     throw;
   }
 }
 
-SchedPort::~SchedPort() { rte_sched_port_free(port_); }
+SchedPort::~SchedPort() {
+  if (port_ != nullptr) rte_sched_port_free(port_);
+}
+
+uint32_t SchedPort::subport_profile(uint64_t rate_bps) {
+  uint64_t rate = bytes_per_s(rate_bps);
+  auto found = subport_profiles_.find(rate * 8);
+  if (found != subport_profiles_.end()) return found->second;
+  rte_sched_subport_profile_params params = subport_params(rate, mtu_);
+  uint32_t id = 0;
+  check(rte_sched_port_subport_profile_add(port_, &params, &id), "adding a subport rate of " + format_rate(rate * 8));
+  subport_profiles_[rate * 8] = id;
+  return id;
+}
+
+uint32_t SchedPort::pipe_profile(uint32_t subport, const PipeKey& key) {
+  auto found = pipe_profiles_[subport].find(key);
+  if (found != pipe_profiles_[subport].end()) return found->second;
+  auto [ceil, bucket, weight] = key;
+  rte_sched_pipe_params params{};
+  params.tb_rate = ceil;
+  params.tb_size = bucket;
+  for (auto& rate : params.tc_rate) rate = ceil;
+  params.tc_rate[0] = std::max<uint64_t>(ceil * kInteractiveShare / 100, 1);
+  params.tc_rate[1] = std::max<uint64_t>(ceil * kNormalShare / 100, 1);
+  params.tc_period = kTcPeriodMs;
+  params.tc_ov_weight = weight;
+  for (uint32_t q = 0; q < RTE_SCHED_BE_QUEUES_PER_PIPE; ++q) params.wrr_weights[q] = q < kBulkQueues ? kBulkWeight : kP2pWeight;
+  uint32_t id = 0;
+  check(rte_sched_subport_pipe_profile_add(port_, subport, &params, &id), "adding a pipe rate of " + format_rate(ceil * 8));
+  pipe_profiles_[subport][key] = id;
+  return id;
+}
+
+void SchedPort::set_subport_rate(uint32_t subport, uint64_t rate_bps) {
+  rate_bps = std::max<uint64_t>(rate_bps, 8000);
+  if (subport_rate_bps_[subport] == rate_bps) return;
+  check_or_lost(rte_sched_subport_config(port_, subport, nullptr, subport_profile(rate_bps)), port_, "subport rate change");
+  subport_rate_bps_[subport] = rate_bps;
+}
+
+void SchedPort::set_pipe(uint32_t pipe, const PipeKey& key) {
+  auto profile = static_cast<int32_t>(pipe_profile(kInternetSubport, key));
+  if (pipe_profile_[pipe] == profile) return;
+  check_or_lost(rte_sched_pipe_config(port_, kInternetSubport, pipe, profile), port_, "pipe " + std::to_string(pipe));
+  pipe_profile_[pipe] = profile;
+}
+
+void SchedPort::apply(const PortNode& node) {
+  const SubportNode& internet = node.subports.at(kInternetSubport);
+  const SubportNode& local = node.subports.at(kLocalSubport);
+  set_subport_rate(kInternetSubport, internet.rate_bps);
+  set_subport_rate(kLocalSubport, local.rate_bps);
+  uint64_t local_bps = std::max<uint64_t>(local.rate_bps, 8000);
+  auto local_profile = static_cast<int32_t>(pipe_profile(kLocalSubport, pipe_key(local_bps, local_bps, local_bps)));
+  if (local_profile != local_pipe_profile_) {
+    check_or_lost(rte_sched_pipe_config(port_, kLocalSubport, 0, local_profile), port_, "gateway pipe");
+    local_pipe_profile_ = local_profile;
+  }
+  uint64_t smallest = UINT64_MAX;
+  for (const auto& pipe : internet.pipes) smallest = std::min(smallest, std::max<uint64_t>(pipe.rate_bps, 1));
+  for (const auto& pipe : internet.pipes) {
+    if (pipe.pipe >= pipes_per_subport_)
+      throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " is beyond the capacity");
+    set_pipe(pipe.pipe, pipe_key(pipe.ceil_bps, pipe.rate_bps, smallest));
+  }
+}
+
+SchedPort::QueueReading SchedPort::read_class(uint32_t subport, uint32_t pipe, TrafficClass tc) {
+  QueueReading reading;
+  uint32_t sched_tc, first_queue;
+  queue_of(tc, 0, &sched_tc, &first_queue);
+  uint32_t queues = tc == TrafficClass::kBulk ? kBulkQueues : 1;
+  uint32_t pipe_base = (subport << (pipes_log2_ + 4)) | (pipe << 4);
+  for (uint32_t q = 0; q < queues; ++q) {
+    uint32_t offset = sched_tc == RTE_SCHED_TRAFFIC_CLASS_BE ? RTE_SCHED_TRAFFIC_CLASS_BE + first_queue + q : sched_tc;
+    rte_sched_queue_stats stats{};
+    uint16_t length = 0;
+    if (rte_sched_queue_read_stats(port_, pipe_base | offset, &stats, &length) != 0) continue;
+    reading.queued += length;
+    reading.dropped += stats.n_pkts_dropped;
+  }
+  return reading;
+}
 
 }  // namespace fairgate

@@ -1,13 +1,20 @@
 // One egress port's hierarchical scheduler (librte_sched), built from its hierarchy node:
 // subport 0 is "internet" with a pipe per subscriber, subport 1 "local" with one pipe for the
-// gateway's own traffic. Pipes are capped at their ceil by their token bucket; fairgate's
-// classes map onto librte_sched's strict-priority traffic classes, P2P onto the best-effort
-// class whose four queues are served weighted round robin.
+// gateway's own traffic. Pipes are capped at their ceil by their token bucket and share what
+// the subport leaves in proportion to their guarantees (best-effort oversubscription weights).
 //
-// Single-writer: one lcore enqueues and dequeues (librte_sched's rule). Rates are bytes per
-// second here, librte_sched's unit; the hierarchy's bits per second are converted once.
+// fairgate's classes on librte_sched's traffic classes, strict priority between them:
+//   interactive -> TC 0 (at most kInteractiveShare of the pipe, so the lower classes keep some)
+//   normal      -> TC 1 (at most kNormalShare of the pipe)
+//   bulk        -> best-effort TC, queues 0..2 (flows hashed onto them, weight kBulkWeight each)
+//   p2p         -> best-effort TC, queue 3 (weight kP2pWeight: a small but guaranteed share)
+// Every queue has active queue management (PIE or RED) so the standing queue stays short.
+//
+// Single-writer: one lcore enqueues, dequeues and reconfigures (librte_sched's rule). Rates are
+// bytes per second inside librte_sched; this class takes the hierarchy's bits per second.
 #pragma once
 
+#include "config/config.h"
 #include "qos/hierarchy.h"
 
 #include <rte_ether.h>
@@ -15,6 +22,8 @@
 #include <rte_sched.h>
 
 #include <cstdint>
+#include <map>
+#include <tuple>
 #include <vector>
 
 namespace fairgate {
@@ -22,18 +31,45 @@ namespace fairgate {
 class SchedPort {
  public:
   static constexpr uint32_t kInternetSubport = 0, kLocalSubport = 1;
-  static constexpr uint16_t kQueuePackets = 64;  // per queue: short, so the standing queue is too
-  static constexpr uint32_t kTcPeriodMs = 10;    // traffic-class credit refill period
+  static constexpr uint16_t kQueuePackets = 64;   // per queue
+  static constexpr uint32_t kTcPeriodMs = 10;     // traffic-class credit refill period
+  static constexpr uint32_t kBucketMs = 2;        // token buckets hold this long at their rate
+  static constexpr uint32_t kInteractiveShare = 50, kNormalShare = 90;  // percent of a pipe's ceil
+  static constexpr uint8_t kBulkWeight = 8, kP2pWeight = 1;
+  static constexpr uint32_t kBulkQueues = 3;
+  // The port's own pacing rate: never the bottleneck, the subports shape (bits/s).
+  static constexpr uint64_t kMinPortRateBps = 10'000'000'000;
+
+  struct Options {
+    uint16_t mtu = 1500;            // the largest IPv4 packet on the port (bytes)
+    int socket = 0;
+    uint32_t pipe_capacity = 0;     // pipes the internet subport can ever hold (rounded up to 2^n)
+    QosConfig::Aqm aqm = QosConfig::Aqm::kPie;
+  };
 
   // Throws std::runtime_error with librte_sched's complaint when the hierarchy cannot be built.
-  // `mtu`: the largest IPv4 packet on the port (bytes).
-  SchedPort(const PortNode& node, uint16_t mtu, int socket);
+  SchedPort(const PortNode& node, const Options& options);
   ~SchedPort();
   SchedPort(const SchedPort&) = delete;
   SchedPort& operator=(const SchedPort&) = delete;
 
+  // Brings the port to `node`'s rates and pipes: new subport rates, pipes added or changed.
+  // Queued packets stay; pipes no longer in `node` keep their configuration until reused.
+  // Throws std::runtime_error (nothing changed for the failing element) when librte_sched refuses.
+  void apply(const PortNode& node);
+
   // librte_sched's traffic class and queue for a class and a flow's hash.
   static void queue_of(TrafficClass tc, uint32_t flow_hash, uint32_t* sched_tc, uint32_t* queue);
+  // The class of a packet tagged by this port (read back from the mbuf's sched field).
+  static TrafficClass class_of(const rte_mbuf* packet) {
+    uint32_t queue = rte_mbuf_sched_queue_get(packet) & (RTE_SCHED_QUEUES_PER_PIPE - 1);
+    if (queue < RTE_SCHED_TRAFFIC_CLASS_BE) return queue == 0 ? TrafficClass::kInteractive : TrafficClass::kNormal;
+    return queue - RTE_SCHED_TRAFFIC_CLASS_BE < kBulkQueues ? TrafficClass::kBulk : TrafficClass::kP2p;
+  }
+  uint32_t pipe_of(const rte_mbuf* packet) const {
+    return (rte_mbuf_sched_queue_get(packet) >> 4) & (pipes_per_subport_ - 1);
+  }
+  uint32_t subport_of(const rte_mbuf* packet) const { return rte_mbuf_sched_queue_get(packet) >> (pipes_log2_ + 4); }
 
   // Tags a packet with its place in the hierarchy (written into the mbuf's sched field).
   void tag(rte_mbuf* packet, uint32_t subport, uint32_t pipe, TrafficClass tc, uint32_t flow_hash) const {
@@ -41,8 +77,8 @@ class SchedPort {
     queue_of(tc, flow_hash, &sched_tc, &queue);
     rte_sched_port_pkt_write(port_, packet, subport, pipe, sched_tc, queue, RTE_COLOR_GREEN);
   }
-  // Packets tagged before; those that do not fit their queue are freed by librte_sched and show
-  // in the drop counts. Returns how many were queued.
+  // Packets tagged before; those that do not fit their queue or that AQM drops are freed by
+  // librte_sched and show in the queue statistics. Returns how many were queued.
   uint32_t enqueue(rte_mbuf** packets, uint32_t count) {
     return static_cast<uint32_t>(rte_sched_port_enqueue(port_, packets, count));
   }
@@ -51,12 +87,34 @@ class SchedPort {
     return static_cast<uint32_t>(rte_sched_port_dequeue(port_, packets, count));
   }
 
-  uint32_t pipes(uint32_t subport) const { return subport == kInternetSubport ? internet_pipes_ : 1; }
+  // Packets queued now and dropped since the last reading (then cleared) for one class of one
+  // pipe. Owner lcore only.
+  struct QueueReading {
+    uint64_t queued = 0, dropped = 0;
+  };
+  QueueReading read_class(uint32_t subport, uint32_t pipe, TrafficClass tc);
+
+  uint32_t pipe_capacity() const { return pipes_per_subport_; }
+  bool pipe_configured(uint32_t pipe) const { return pipe < pipe_profile_.size() && pipe_profile_[pipe] >= 0; }
+  uint64_t subport_rate_bps(uint32_t subport) const { return subport_rate_bps_[subport]; }
   rte_sched_port* raw() const { return port_; }
 
  private:
+  using PipeKey = std::tuple<uint64_t, uint64_t, uint8_t>;  // ceil bytes/s, bucket bytes, weight
+  uint32_t subport_profile(uint64_t rate_bps);
+  uint32_t pipe_profile(uint32_t subport, const PipeKey& key);
+  void set_subport_rate(uint32_t subport, uint64_t rate_bps);
+  void set_pipe(uint32_t pipe, const PipeKey& key);
+  PipeKey pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uint64_t smallest_rate_bps) const;
+
   rte_sched_port* port_ = nullptr;
-  uint32_t internet_pipes_ = 0;
+  uint16_t mtu_;
+  uint32_t pipes_per_subport_ = 0, pipes_log2_ = 0;
+  std::map<uint64_t, uint32_t> subport_profiles_;               // rate bits/s -> profile id
+  std::map<PipeKey, uint32_t> pipe_profiles_[2];                 // by subport
+  std::vector<int32_t> pipe_profile_;                            // internet pipe -> profile, -1 none
+  int32_t local_pipe_profile_ = -1;
+  uint64_t subport_rate_bps_[2] = {0, 0};
 };
 
 }  // namespace fairgate

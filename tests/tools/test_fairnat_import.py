@@ -71,7 +71,7 @@ def test_readme_example_sets_the_link_rates_and_framing_on_the_base_ports():
 
 def test_readme_example_qos():
     config, _ = imported(sample("readme-example.conf"))
-    assert config["qos"] == {"download": True, "upload": True, "rate_sub_percent": 7, "rate_local_percent": 3,
+    assert config["qos"] == {**LAB.get("qos", {}), "download": True, "upload": True, "rate_sub_percent": 7, "rate_local_percent": 3,
                              "borrow": True, "user_ceil_down": "8mbit", "user_ceil_up": "1500kbit"}
 
 
@@ -171,7 +171,7 @@ def test_rates_fairgate_cannot_take(fairnat_import, text):
 
 def test_without_features_every_feature_is_on_and_unset_settings_keep_the_base(tmp_path):
     config, notes = imported(write(tmp_path, 'USERS="3"\n'))
-    assert config["qos"] == {"download": True, "upload": True, "rate_sub_percent": 5, "rate_local_percent": 5,
+    assert config["qos"] == {**LAB.get("qos", {}), "download": True, "upload": True, "rate_sub_percent": 5, "rate_local_percent": 5,
                              "borrow": True}
     assert config["subscribers"] == [{"name": "user3", "addresses": ["10.10.0.3"]}]
     assert config["nat"] == LAB["nat"]  # PORTS, MSS_CLAMP, TTL_SET unset
@@ -182,7 +182,7 @@ def test_without_features_every_feature_is_on_and_unset_settings_keep_the_base(t
 
 def test_features_subset():
     config, notes = imported(sample("features-subset.conf"))
-    assert config["qos"] == {"download": False, "upload": True, "rate_sub_percent": 5, "rate_local_percent": 5,
+    assert config["qos"] == {**LAB.get("qos", {}), "download": False, "upload": True, "rate_sub_percent": 5, "rate_local_percent": 5,
                              "borrow": False}
     assert config["subscribers"] == [
         {"name": "user5", "addresses": ["10.10.0.5"], "down": {"ceil": "1mbit"}},
@@ -252,7 +252,7 @@ def test_empty_ports_removes_the_forwards(tmp_path):
 
 def test_fairnat_079_style_with_older_names():
     config, notes = imported(sample("fairnat-0.79-style.conf"))
-    assert config["qos"] == {"download": True, "upload": True, "rate_sub_percent": 5, "rate_local_percent": 5,
+    assert config["qos"] == {**LAB.get("qos", {}), "download": True, "upload": True, "rate_sub_percent": 5, "rate_local_percent": 5,
                              "borrow": True, "user_ceil_down": "768kbit"}  # CEIL_USER_UP=0: no ceiling
     assert config["nat"]["mss_clamp"] == 1400
     assert config["nat"]["port_forwards"] == [

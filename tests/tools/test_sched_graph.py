@@ -103,15 +103,6 @@ def test_configs_it_cannot_draw(tmp_path, change, field):
     assert result.stderr.startswith(f"sched-graph: {field}"), result.stderr
 
 
-def test_nothing_shaped_without_a_qos_section(tmp_path):
-    config = copy.deepcopy(LAB)
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    result = graph("--config", str(path))
-    assert result.returncode == 0
-    assert "nothing is shaped" in result.stderr
-
-
 # --- the dot output ---------------------------------------------------------------------------
 
 @pytest.fixture
@@ -133,9 +124,9 @@ def test_config_graph_structure(imported_config):
     result = graph("--config", str(imported_config))
     assert result.returncode == 0, result.stderr
     nodes, edges = parse_dot(result.stdout)
-    # 2 ports (lan0 download, wan0 upload), 2 subports each, 4 pipes under each "internet",
-    # 4 classes per pipe.
-    assert len(nodes) == 2 + 4 + 8 + 32
+    # 2 ports (lan0 download, wan0 upload), 2 subports each, 5 pipes under each "internet" (the
+    # README's four users and "unknown"), 4 classes per pipe.
+    assert len(nodes) == 2 + 4 + 10 + 40
     assert len(edges) == len(nodes) - 2
     children = {}
     for parent, child in edges:
@@ -143,9 +134,10 @@ def test_config_graph_structure(imported_config):
         children.setdefault(parent, []).append(child)
     assert sorted(child for _, child in edges) == sorted(set(nodes) - {"download:lan0", "upload:wan0"})
     assert children["download:lan0"] == ["download:lan0/internet", "download:lan0/local"]
-    assert len(children["download:lan0/internet"]) == 4
+    assert len(children["download:lan0/internet"]) == 5
     assert [nodes[c] for c in children["upload:wan0/internet/user7"]] == [
-        "interactive\nprio 0, 1 queue", "normal\nprio 1, 1 queue", "bulk\nprio 2, 1 queue", "p2p\nprio 3, 4 queues"]
+        "interactive\nprio 0, 1 queue", "normal\nprio 1, 1 queue", "bulk\nprio 2, 3 queues", "p2p\nprio 3, 1 queue"]
+    assert nodes["download:lan0/internet/unknown"] == "unknown\nrate 3.6 Mbit/s\nceil 8 Mbit/s"
     # The LAN egress runs at RATE_LAN=100mbit; RATE_DOWN=16mbit less 7 % and 3 % is what four
     # users share; USER_CEIL_DOWN=8mbit.
     assert nodes["download:lan0"] == "lan0\ndownload\nrate 100 Mbit/s\nframing ethernet (+24 B, mpu 0 B)"
@@ -198,8 +190,12 @@ def test_tree_that_is_not_one(tmp_path):
     assert "not a fairgate config or scheduling tree" in result.stderr
 
 
-def test_nothing_shaped_gives_an_empty_graph_and_a_note():
-    result = graph("--config", os.path.join(ROOT, "conf", "lab.json"))
+def test_nothing_shaped_gives_an_empty_graph_and_a_note(tmp_path):
+    config = copy.deepcopy(LAB)
+    config.pop("qos")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    result = graph("--config", str(path))
     assert result.returncode == 0
     assert parse_dot(result.stdout) == ({}, [])
     assert "nothing is shaped" in result.stderr

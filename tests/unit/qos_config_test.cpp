@@ -463,7 +463,7 @@ std::vector<BadConfig> bad_qos_cases() {
       {"borrow_number", qos("borrow", 0), "qos.borrow", "must be true or false, not number"},
       {"user_ceil_down_bad", qos("user_ceil_down", "fast"), "qos.user_ceil_down", "is not a rate"},
       {"user_ceil_up_zero", qos("user_ceil_up", 0), "qos.user_ceil_up", "out of range 8kbit..400gbit"},
-      {"another_unknown_field", qos("idle_s", 600), "qos.idle_s", "unknown field"},
+      {"another_unknown_field", qos("turbo", true), "qos.turbo", "unknown field"},
       // With qos on, every WAN carries the rates its shaping needs.
       {"wan_without_rate_down", drop(kWan, "rate_down"), "ports[1].rate_down", "required when qos.download is on"},
       {"wan_without_rate_up", drop(kWan, "rate_up"), "ports[1].rate_up", "required when qos.upload is on"},
@@ -690,10 +690,11 @@ std::vector<Guarantees> guarantee_cases() {
        {"7001kbit", "7mbit"}},
       {"no_margins_the_whole_link", {{"rate_sub_percent", 0}, {"rate_local_percent", 0}}, none, {"10mbit"}, {"2mbit"},
        {}},
-      // Download guarantees fit all WAN links together (10 + 20 Mbit/s: 27 Mbit/s) ...
-      {"down_across_two_wans", json::object(), {"20mbit", "5mbit"}, {"20mbit", "7mbit"}, {}, {}},
-      {"down_across_two_wans_over", json::object(), {"20mbit", "5mbit"}, {"20mbit", "7001kbit"}, {},
-       {"27001kbit", "27mbit"}},
+      // Download guarantees fit the link downloads arrive on, the default route's WAN (the first,
+      // 10 Mbit/s), not the second WAN's 20 Mbit/s ...
+      {"down_fits_the_default_route_wan", json::object(), {"20mbit", "5mbit"}, {"5mbit", "4mbit"}, {}, {}},
+      {"down_over_the_default_route_wan", json::object(), {"20mbit", "5mbit"}, {"5mbit", "4001kbit"}, {},
+       {"9001kbit", "9mbit"}},
       // ... upload guarantees the smallest uplink, here the first WAN's 2 Mbit/s, not the 5 Mbit/s one.
       {"up_fits_the_smallest_wan", json::object(), {"20mbit", "5mbit"}, {}, {"1mbit", "800kbit"}, {}},
       {"up_over_the_smallest_wan", json::object(), {"20mbit", "5mbit"}, {}, {"1mbit", "900kbit"},

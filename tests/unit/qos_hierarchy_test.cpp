@@ -16,7 +16,7 @@ json two_wans() {
     "ports": [
       {"name": "lan0", "role": "lan", "device": "net_ring0", "address": "10.10.0.1/24"},
       {"name": "wan0", "role": "wan", "device": "net_ring1", "address": "198.51.100.2/25", "gateway": "198.51.100.1",
-       "rate_down": "20mbit", "rate_up": "4mbit", "overhead": "pppoe"},
+       "rate_down": "30mbit", "rate_up": "4mbit", "overhead": "pppoe"},
       {"name": "wan1", "role": "wan", "device": "net_ring2", "address": "203.0.113.2/25", "gateway": "203.0.113.1",
        "rate_down": "10mbit", "rate_up": "2mbit"}
     ],
@@ -36,7 +36,7 @@ TEST(QosHierarchy, DownloadOnTheLanEgressUploadOnEachWan) {
   ASSERT_EQ(ports.size(), 3u);
   EXPECT_EQ(ports[0].name, "lan0");
   EXPECT_TRUE(ports[0].download);
-  EXPECT_EQ(ports[0].rate_bps, 30'000'000u) << "downloads arrive over both WANs";
+  EXPECT_EQ(ports[0].rate_bps, 30'000'000u) << "downloads arrive over the default route's WAN";
   EXPECT_EQ(ports[1].name, "wan0");
   EXPECT_FALSE(ports[1].download);
   EXPECT_EQ(ports[1].rate_bps, 4'000'000u);
@@ -55,9 +55,17 @@ TEST(QosHierarchy, DownloadOnTheLanEgressUploadOnEachWan) {
 TEST(QosHierarchy, GuaranteesAndCeilings) {
   auto ports = build(two_wans());
   const auto& down = ports[0].subports[0].pipes;
-  ASSERT_EQ(down.size(), 3u);
+  ASSERT_EQ(down.size(), 4u);
   // 27 mbit for subscribers: alice's 9 configured, the other 18 split between bob and carol.
   EXPECT_EQ(down[0].name, "alice");
+  EXPECT_EQ(down[0].pipe, 1u);
+  EXPECT_EQ(down[2].pipe, 3u);
+  // Hosts nobody covers pass through "unknown" until they are subscribers of their own: it gets
+  // the same equal share without taking one from the others.
+  EXPECT_EQ(down[3].name, "unknown");
+  EXPECT_EQ(down[3].pipe, kUnknownPipe);
+  EXPECT_EQ(down[3].rate_bps, 9'000'000u);
+  EXPECT_TRUE(down[3].addresses.empty());
   EXPECT_EQ(down[0].rate_bps, 9'000'000u);
   EXPECT_EQ(down[1].rate_bps, 9'000'000u);
   EXPECT_EQ(down[2].rate_bps, 9'000'000u);
@@ -93,6 +101,38 @@ TEST(QosHierarchy, ALanRateFasterThanTheInternetIsThePortsOwn) {
   EXPECT_EQ(build(config)[0].rate_bps, 30'000'000u) << "a slower LAN rate cannot shrink the internet link";
 }
 
+TEST(QosHierarchy, SharedUnknownHostsTakeAnEqualShare) {
+  json config = two_wans();
+  config["qos"]["unknown_hosts"] = "shared";
+  const auto& down = build(config)[0].subports[0].pipes;
+  ASSERT_EQ(down.size(), 4u);
+  EXPECT_EQ(down[1].rate_bps, 6'000'000u) << "the 18 mbit alice leaves, split three ways";
+  EXPECT_EQ(down[3].rate_bps, 6'000'000u);
+}
+
+TEST(QosHierarchy, RunTimeSubscribersAndLinkRates) {
+  Config config = parse_config(two_wans().dump());
+  auto subscribers = initial_subscribers(config);
+  SubscriberConfig dave;
+  dave.name = "10.10.0.20";
+  dave.addresses = {Ipv4Prefix{0x0a0a0014, 32}};
+  subscribers.push_back({dave, 7, LiveSubscriber::Kind::kAutomatic});
+  LinkRates links = configured_link_rates(config);
+  ASSERT_EQ(links.down_bps.size(), 3u);
+  EXPECT_EQ(links.down_bps[0], 0u) << "a LAN has no link rate";
+  links.down_bps[1] = 10'000'000;  // the modem trained down
+  links.up_bps[2] = 1'000'000;
+  auto ports = build_hierarchy(config, subscribers, links);
+  EXPECT_EQ(ports[0].link_bps, 10'000'000u);
+  EXPECT_EQ(ports[0].subports[0].rate_bps, 9'000'000u);
+  const auto& down = ports[0].subports[0].pipes;
+  ASSERT_EQ(down.size(), 5u);
+  EXPECT_EQ(down[4].pipe, 7u);
+  EXPECT_EQ(down[4].rate_bps, 1'000u) << "alice's 9 mbit guarantee leaves nothing: the floor";
+  EXPECT_EQ(down[0].ceil_bps, 9'000'000u) << "ceilings follow the link";
+  EXPECT_EQ(ports[2].link_bps, 1'000'000u);
+}
+
 TEST(QosHierarchy, WithoutBorrowingTheGuaranteeIsTheCap) {
   json config = two_wans();
   config["qos"]["borrow"] = false;
@@ -123,10 +163,12 @@ TEST(QosHierarchy, JsonAsSchedGraphReadsIt) {
   EXPECT_EQ(lan["name"], "lan0");
   EXPECT_EQ(lan["direction"], "download");
   EXPECT_EQ(lan["rate_bps"], 30'000'000);
+  EXPECT_EQ(lan["link_bps"], 30'000'000);
   EXPECT_EQ(tree["ports"][1]["framing"], "pppoe");
   EXPECT_EQ(tree["ports"][1]["overhead_bytes"], 32);
   const json& bob = lan["subports"][0]["pipes"][1];
   EXPECT_EQ(bob["subscriber"], "bob");
+  EXPECT_EQ(bob["pipe"], 2);
   EXPECT_EQ(bob["addresses"], json({"10.10.0.12", "10.10.0.32/28"}));
   EXPECT_EQ(bob["rate_bps"], 9'000'000);
   EXPECT_EQ(bob["ceil_bps"], 12'000'000);

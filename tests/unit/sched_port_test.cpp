@@ -1,6 +1,7 @@
 // SchedPort: a librte_sched port built from the configuration's hierarchy takes packets tagged
 // with subscriber pipe and class, hands them back in priority order, caps a pipe at its ceil,
-// and spreads P2P flows over the best-effort queues.
+// spreads bulk flows over the best-effort queues, and changes rates and pipes at run time
+// without losing what is queued.
 #include "qos/sched_port.h"
 
 #include "test_env.h"
@@ -65,52 +66,86 @@ class SchedPortTest : public ::testing::Test {
     return out;
   }
 
+  static SchedPort::Options options(QosConfig::Aqm aqm = QosConfig::Aqm::kPie) {
+    SchedPort::Options o;
+    o.mtu = 1500;
+    o.socket = static_cast<int>(rte_socket_id());
+    o.pipe_capacity = 8;
+    o.aqm = aqm;
+    return o;
+  }
+
   rte_mempool* pool_ = nullptr;
   static inline int serial_ = 0;
 };
 
+// Pipes of shaped_config(): "unknown" 0, alice 1, bob 2, carol 3.
+constexpr uint32_t kAlice = 1, kBob = 2;
+
 TEST_F(SchedPortTest, BuildsOnePipePerSubscriberOnEveryShapedPort) {
   auto hierarchy = build_hierarchy(shaped_config());
   ASSERT_EQ(hierarchy.size(), 2u);
-  for (const auto& node : hierarchy) {
-    SchedPort port(node, 1500, static_cast<int>(rte_socket_id()));
-    EXPECT_EQ(port.pipes(SchedPort::kInternetSubport), 3u);
-    EXPECT_EQ(port.pipes(SchedPort::kLocalSubport), 1u);
+  for (auto aqm : {QosConfig::Aqm::kPie, QosConfig::Aqm::kRed}) {
+    for (const auto& node : hierarchy) {
+      SchedPort port(node, options(aqm));
+      EXPECT_EQ(port.pipe_capacity(), 8u);
+      for (uint32_t pipe = 0; pipe < 4; ++pipe) EXPECT_TRUE(port.pipe_configured(pipe)) << pipe;
+      EXPECT_FALSE(port.pipe_configured(4)) << "room for subscribers added at run time";
+      EXPECT_EQ(port.subport_rate_bps(SchedPort::kInternetSubport), node.subports[0].rate_bps);
+    }
   }
 }
 
+TEST_F(SchedPortTest, RefusesAPipeBeyondItsCapacity) {
+  auto node = build_hierarchy(shaped_config())[0];
+  node.subports[0].pipes[0].pipe = 8;
+  EXPECT_THROW(SchedPort(node, options()), std::runtime_error);
+}
+
 TEST_F(SchedPortTest, TagsReadBackAsSubportPipeClassAndQueue) {
-  SchedPort port(build_hierarchy(shaped_config())[0], 1500, static_cast<int>(rte_socket_id()));
+  SchedPort port(build_hierarchy(shaped_config())[0], options());
   rte_mbuf* m = packet(100, 0);
-  port.tag(m, SchedPort::kInternetSubport, 2, TrafficClass::kBulk, 7);
-  uint32_t subport, pipe, tc, queue;
-  rte_sched_port_pkt_read_tree_path(port.raw(), m, &subport, &pipe, &tc, &queue);
-  EXPECT_EQ(subport, SchedPort::kInternetSubport);
-  EXPECT_EQ(pipe, 2u);
-  EXPECT_EQ(tc, 2u);
-  EXPECT_EQ(queue, 0u) << "strict-priority classes have one queue";
-  std::set<uint32_t> p2p_queues;
-  for (uint32_t flow = 0; flow < 16; ++flow) {
-    port.tag(m, SchedPort::kInternetSubport, 0, TrafficClass::kP2p, flow);
-    rte_sched_port_pkt_read_tree_path(port.raw(), m, &subport, &pipe, &tc, &queue);
-    EXPECT_EQ(tc, uint32_t{RTE_SCHED_TRAFFIC_CLASS_BE});
-    p2p_queues.insert(queue);
+  struct Case {
+    TrafficClass tc;
+    uint32_t sched_tc;
+  };
+  for (auto [tc, sched_tc] : {Case{TrafficClass::kInteractive, 0}, Case{TrafficClass::kNormal, 1},
+                              Case{TrafficClass::kBulk, RTE_SCHED_TRAFFIC_CLASS_BE},
+                              Case{TrafficClass::kP2p, RTE_SCHED_TRAFFIC_CLASS_BE}}) {
+    port.tag(m, SchedPort::kInternetSubport, kBob, tc, 7);
+    uint32_t subport, pipe, read_tc, queue;
+    rte_sched_port_pkt_read_tree_path(port.raw(), m, &subport, &pipe, &read_tc, &queue);
+    EXPECT_EQ(subport, SchedPort::kInternetSubport);
+    EXPECT_EQ(pipe, kBob);
+    EXPECT_EQ(read_tc, sched_tc);
+    EXPECT_EQ(SchedPort::class_of(m), tc);
+    EXPECT_EQ(port.pipe_of(m), kBob);
+    EXPECT_EQ(port.subport_of(m), SchedPort::kInternetSubport);
   }
-  EXPECT_EQ(p2p_queues.size(), size_t{RTE_SCHED_BE_QUEUES_PER_PIPE}) << "P2P flows spread over every queue";
+  port.tag(m, SchedPort::kLocalSubport, 0, TrafficClass::kInteractive, 0);
+  EXPECT_EQ(port.subport_of(m), SchedPort::kLocalSubport);
+  std::set<uint32_t> bulk_queues;
+  for (uint32_t flow = 0; flow < 16; ++flow) {
+    port.tag(m, SchedPort::kInternetSubport, 0, TrafficClass::kBulk, flow);
+    uint32_t subport, pipe, tc, queue;
+    rte_sched_port_pkt_read_tree_path(port.raw(), m, &subport, &pipe, &tc, &queue);
+    bulk_queues.insert(queue);
+  }
+  EXPECT_EQ(bulk_queues.size(), size_t{SchedPort::kBulkQueues}) << "bulk flows spread over the bulk queues";
   rte_pktmbuf_free(m);
 }
 
 TEST_F(SchedPortTest, InteractiveLeavesBeforeBulkQueuedEarlierInTheSamePipe) {
-  SchedPort port(build_hierarchy(shaped_config())[0], 1500, static_cast<int>(rte_socket_id()));
+  SchedPort port(build_hierarchy(shaped_config())[0], options());
   std::vector<rte_mbuf*> in;
   for (int i = 0; i < 8; ++i) {
     rte_mbuf* m = packet(1000, 'b');
-    port.tag(m, SchedPort::kInternetSubport, 1, TrafficClass::kBulk, 1);
+    port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kBulk, 1);
     in.push_back(m);
   }
   for (int i = 0; i < 4; ++i) {
     rte_mbuf* m = packet(100, 'i');
-    port.tag(m, SchedPort::kInternetSubport, 1, TrafficClass::kInteractive, 2);
+    port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kInteractive, 2);
     in.push_back(m);
   }
   ASSERT_EQ(port.enqueue(in.data(), static_cast<uint32_t>(in.size())), in.size());
@@ -122,11 +157,11 @@ TEST_F(SchedPortTest, InteractiveLeavesBeforeBulkQueuedEarlierInTheSamePipe) {
 
 TEST_F(SchedPortTest, APipeIsHeldToItsCeil) {
   // alice's ceil is 2 mbit: 40 packets of 1000 bytes (plus 24 of framing) take about 160 ms.
-  SchedPort port(build_hierarchy(shaped_config())[0], 1500, static_cast<int>(rte_socket_id()));
+  SchedPort port(build_hierarchy(shaped_config())[0], options());
   std::vector<rte_mbuf*> in;
   for (int i = 0; i < 40; ++i) {
     rte_mbuf* m = packet(1000, 'a');
-    port.tag(m, SchedPort::kInternetSubport, 0, TrafficClass::kNormal, 0);
+    port.tag(m, SchedPort::kInternetSubport, kAlice, TrafficClass::kNormal, 0);
     in.push_back(m);
   }
   ASSERT_EQ(port.enqueue(in.data(), 40), 40u);
@@ -141,24 +176,57 @@ TEST_F(SchedPortTest, APipeIsHeldToItsCeil) {
 }
 
 TEST_F(SchedPortTest, AFullQueueDropsAndCounts) {
-  SchedPort port(build_hierarchy(shaped_config())[0], 1500, static_cast<int>(rte_socket_id()));
+  SchedPort port(build_hierarchy(shaped_config())[0], options());
   std::vector<rte_mbuf*> in;
   for (int i = 0; i < SchedPort::kQueuePackets + 10; ++i) {
     rte_mbuf* m = packet(1000, 'x');
-    port.tag(m, SchedPort::kInternetSubport, 2, TrafficClass::kBulk, 0);
+    port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
     in.push_back(m);
   }
   uint32_t queued = port.enqueue(in.data(), static_cast<uint32_t>(in.size()));
   EXPECT_EQ(queued, SchedPort::kQueuePackets) << "the rest is dropped (and freed) by the scheduler";
-  rte_sched_queue_stats stats{};
-  uint16_t length = 0;
-  uint32_t queue_id = (2u * RTE_SCHED_QUEUES_PER_PIPE) + 2;  // pipe 2, traffic class 2's queue
-  ASSERT_EQ(rte_sched_queue_read_stats(port.raw(), queue_id, &stats, &length), 0);
-  EXPECT_EQ(stats.n_pkts_dropped, 10u);
+  auto reading = port.read_class(SchedPort::kInternetSubport, kBob, TrafficClass::kNormal);
+  EXPECT_EQ(reading.dropped, 10u);
+  EXPECT_EQ(reading.queued, queued);
+  EXPECT_EQ(port.read_class(SchedPort::kInternetSubport, kBob, TrafficClass::kNormal).dropped, 0u)
+      << "a reading clears the drop count";
+  EXPECT_EQ(port.read_class(SchedPort::kInternetSubport, kAlice, TrafficClass::kNormal).queued, 0u);
   auto out = drain(port, queued);
   EXPECT_EQ(out.size(), queued);
   for (auto* m : out) rte_pktmbuf_free(m);
   EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u) << "every mbuf is back";
+}
+
+TEST_F(SchedPortTest, RateChangesAndNewPipesKeepWhatIsQueued) {
+  Config config = shaped_config();
+  auto subscribers = initial_subscribers(config);
+  auto links = configured_link_rates(config);
+  SchedPort port(build_hierarchy(config, subscribers, links)[0], options());
+  std::vector<rte_mbuf*> in;
+  for (int i = 0; i < 20; ++i) {
+    rte_mbuf* m = packet(500, 'q');
+    port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
+    in.push_back(m);
+  }
+  ASSERT_EQ(port.enqueue(in.data(), 20), 20u);
+
+  // The link drops to 10 mbit, then comes back; a subscriber joins on pipe 5.
+  for (uint64_t rate : {10'000'000ull, 20'000'000ull, 10'000'000ull}) {
+    links.down_bps[1] = rate;
+    auto node = build_hierarchy(config, subscribers, links)[0];
+    port.apply(node);
+    EXPECT_EQ(port.subport_rate_bps(SchedPort::kInternetSubport), node.subports[0].rate_bps);
+  }
+  SubscriberConfig dave;
+  dave.name = "dave";
+  dave.addresses = {Ipv4Prefix{0x0a0a0014, 32}};
+  subscribers.push_back({dave, 5, LiveSubscriber::Kind::kAutomatic});
+  port.apply(build_hierarchy(config, subscribers, links)[0]);
+  EXPECT_TRUE(port.pipe_configured(5));
+  EXPECT_EQ(port.read_class(SchedPort::kInternetSubport, kBob, TrafficClass::kNormal).queued, 20u);
+  auto out = drain(port, 20);
+  EXPECT_EQ(out.size(), 20u) << "nothing queued was lost";
+  for (auto* m : out) rte_pktmbuf_free(m);
 }
 
 }  // namespace
