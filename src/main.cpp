@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
     config = fairgate::load_config(config_path, workers);
     auto config_dir = std::filesystem::absolute(config_path).parent_path();
     pipeline = fairgate::load_pipeline_spec(fairgate::resolve_pipeline_path(config.pipeline, config_dir, pipelines_dir));
+    fairgate::check_pipeline_fits(pipeline, config);
   } catch (const fairgate::FieldError& error) {
     std::fprintf(stderr, "fairgate: configuration error: %s\n", error.what());
     return 2;

@@ -3,7 +3,6 @@
 // counters, which are read without locks.
 #include "app/gateway.h"
 #include "core/ipv4.h"
-#include "qos/hierarchy.h"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -328,11 +327,7 @@ void register_commands(CommandRegistry& commands, Gateway& gateway) {
                  gateway.set_port_forwards(std::move(rules));
                  return port_forward_list(gateway);
                });
-  commands.add("qos-tree", "the scheduling hierarchy: per egress port, subports, subscribers' pipes, classes",
-               [&](const JsonField& args) {
-                 args.reject_unknown({});
-                 return Json(hierarchy_json(build_hierarchy(gateway.config())));
-               });
+  register_qos_commands(commands, gateway);
   commands.add("shutdown", "stop fairgate cleanly (every packet buffer back in its pool)", [&](const JsonField& args) {
     args.reject_unknown({});
     gateway.request_stop();

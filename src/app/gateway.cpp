@@ -78,10 +78,20 @@ void Gateway::start() {
   port_forwards_.publish(std::make_unique<PortForwardTable>(PortForwardTable{config_.nat.port_forwards}));
   port_forwards_.set_qsbr(qsbr_);
 
-  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_, &handoff_rings_, &port_forwards_};
+  if (config_.qos.enabled()) {
+    qos_dataplane_ = std::make_unique<QosDataplane>(config_, build_hierarchy(config_), static_cast<uint16_t>(worker_count),
+                                                    static_cast<int>(rte_socket_id()));
+    qos_dataplane_->map().set_qsbr(qsbr_);
+  }
+  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_, &handoff_rings_, &port_forwards_, qos_dataplane_.get()};
   for (uint16_t w = 0; w < worker_count; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, config_.workers[w], deps));
     handoff_rings_.push_back(workers_.back()->handoff_ring());
+  }
+  if (qos_dataplane_) {
+    qos_ = std::make_unique<QosControl>(config_, *qos_dataplane_, [this](uint16_t owner, const std::function<void()>& work) {
+      return workers_[owner]->run_job(work, kJobTimeoutMs, workers_running_);
+    });
   }
   sink_.set_workers(&workers_);
   local_ = std::make_unique<LocalHandler>(ports_, config_.neighbors, pool_, sink_, neighbors_);
@@ -180,6 +190,7 @@ void Gateway::run(int signal_fd) {
     if (now - last_tick >= kTickMs) {
       local_->tick(now);
       port_forwards_.reclaim();
+      if (qos_) qos_->tick(now);
       last_tick = now;
     }
   }
@@ -196,7 +207,9 @@ uint32_t Gateway::stop() {
   // Packets still in the rings or waiting for ARP go back to the pool, counted as shutdown drops.
   if (local_) local_->release_all();
   local_.reset();
+  qos_.reset();
   workers_.clear();
+  qos_dataplane_.reset();  // packets still queued in the schedulers go back to the pool
   if (ports_open_) {
     close_ports(ports_);
     ports_open_ = false;

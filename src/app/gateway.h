@@ -12,6 +12,8 @@
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/worker.h"
 #include "ports/ports.h"
+#include "qos/qos_control.h"
+#include "qos/qos_dataplane.h"
 
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
@@ -72,6 +74,9 @@ class Gateway {
   const PortForwardTable& port_forwards() const { return *port_forwards_.current(); }
   void set_port_forwards(std::vector<PortForwardRule> rules);
   uint64_t sink_dropped() const { return sink_.dropped(); }
+  // Fair sharing; null when nothing is shaped. Management thread only.
+  QosControl* qos() { return qos_.get(); }
+  const QosDataplane* qos_dataplane() const { return qos_dataplane_.get(); }
   rte_mempool* pool() const { return pool_; }
   double uptime_s() const;
   uint64_t now_ms() const;
@@ -88,7 +93,9 @@ class Gateway {
   RcuPublished<NeighborSnapshot> neighbors_;
   RcuPublished<PortForwardTable> port_forwards_;
   WorkerRingSink sink_;
+  std::unique_ptr<QosDataplane> qos_dataplane_;  // before the workers: they point into it
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<QosControl> qos_;
   std::unique_ptr<LocalHandler> local_;
   CommandRegistry commands_;
   std::unique_ptr<ControlServer> control_;
@@ -101,5 +108,6 @@ class Gateway {
 };
 
 void register_commands(CommandRegistry& commands, Gateway& gateway);
+void register_qos_commands(CommandRegistry& commands, Gateway& gateway);
 
 }  // namespace fairgate

@@ -156,6 +156,9 @@ struct QosConfig {
     return link_bps * (100 - rate_sub_percent - rate_local_percent) / 100;
   }
   uint64_t local_share_bps(uint64_t link_bps) const { return link_bps * rate_local_percent / 100; }
+  // What fairgate sends at most: the link less the margin (the gateway's share is lent to the
+  // subscribers while the gateway does not use it, as HTB classes borrow from their parent).
+  uint64_t shaped_bps(uint64_t link_bps) const { return link_bps * (100 - rate_sub_percent) / 100; }
 };
 
 struct ControlConfig {
@@ -188,6 +191,8 @@ struct Config {
 uint64_t parse_rate(const JsonField& field);
 // Bits/s in the largest unit that keeps it whole: "2mbit", "1500kbit", "800bit".
 std::string format_rate(uint64_t bps);
+// {"rate": RATE, "ceil": RATE}, either optional (also used by the subscriber-set command).
+PlanRates parse_plan(const JsonField& field);
 // Parses one subscriber object (also used by the subscriber-add command); its addresses must lie
 // in `lan_prefixes`.
 SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes);

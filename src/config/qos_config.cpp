@@ -39,19 +39,18 @@ constexpr FramingPreset kFramingPresets[] = {
     {"docsis", 4, 64, LinkFraming::Cells::kNone},
 };
 
-void parse_plan(const JsonField& field, PlanRates& plan) {
+
+}  // namespace
+
+PlanRates parse_plan(const JsonField& field) {
+  PlanRates plan;
   field.reject_unknown({"rate", "ceil"});
   if (auto f = field.find("rate")) plan.rate_bps = parse_rate(*f);
   if (auto f = field.find("ceil")) plan.ceil_bps = parse_rate(*f);
   if (plan.rate_bps && plan.ceil_bps && plan.rate_bps > plan.ceil_bps)
     field.at("ceil").fail(format_rate(plan.ceil_bps) + " is below the guaranteed rate " + format_rate(plan.rate_bps));
+  return plan;
 }
-
-bool prefixes_overlap(const Ipv4Prefix& a, const Ipv4Prefix& b) {
-  return a.contains(b.network()) || b.contains(a.network());
-}
-
-}  // namespace
 
 uint64_t parse_rate(const JsonField& field) {
   double value = 0;
@@ -207,8 +206,8 @@ SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4
         entry.fail(text + " overlaps " + addresses.path() + "[" + std::to_string(j) + "]");
     subscriber.addresses.push_back(*prefix);
   }
-  if (auto f = field.find("down")) parse_plan(*f, subscriber.down);
-  if (auto f = field.find("up")) parse_plan(*f, subscriber.up);
+  if (auto f = field.find("down")) subscriber.down = parse_plan(*f);
+  if (auto f = field.find("up")) subscriber.up = parse_plan(*f);
   return subscriber;
 }
 

@@ -19,6 +19,10 @@ struct Ipv4Prefix {
   bool contains(uint32_t ip) const { return (ip & mask()) == network(); }
 };
 
+inline bool prefixes_overlap(const Ipv4Prefix& a, const Ipv4Prefix& b) {
+  return a.contains(b.network()) || b.contains(a.network());
+}
+
 std::optional<uint32_t> parse_ipv4(std::string_view text);
 // "a.b.c.d/len"; a bare address is a /32.
 std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text);

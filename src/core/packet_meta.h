@@ -17,6 +17,11 @@ struct PacketMeta {
   uint8_t punt_reason;   // PuntReason, valid when the verdict is kPunt
   uint8_t handoff_worker;  // owning worker, valid when the verdict is kHandoff
   uint32_t next_hop;     // IPv4 next hop on egress_port, host byte order
+  // Set by the classify stage: the LAN host the packet is from or to (host byte order), the
+  // hash of its flow, and its TrafficClass inside the subscriber's pipe.
+  uint32_t lan_host;
+  uint32_t flow_hash;
+  uint8_t traffic_class;
 };
 
 inline constexpr uint16_t kMbufPrivSize =

@@ -46,6 +46,8 @@ namespace fairgate {
   X(kNatTruncated, "nat_truncated", "transport header cut short")                             \
   X(kNatUnsupported, "nat_unsupported", "protocol or ICMP type NAT cannot translate")          \
   X(kHandoffFull, "handoff_full", "the owning worker's handoff ring was full")                 \
+  X(kSchedInboxFull, "sched_inbox_full", "the egress scheduler's worker was not keeping up")    \
+  X(kSchedQueueFull, "sched_dropped", "subscriber's class queue full, or dropped early by AQM") \
   X(kNoVerdict, "no_verdict", "pipeline ended without a verdict (pipeline misconfigured)")    \
   X(kShutdown, "shutdown", "freed while stopping")
 

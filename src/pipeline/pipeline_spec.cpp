@@ -3,6 +3,7 @@
 #include "config/json_path.h"
 #include "pipeline/stage_registry.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -48,6 +49,17 @@ std::filesystem::path resolve_pipeline_path(const std::string& reference, const 
     return path.is_absolute() ? path : config_dir / path;
   }
   return pipelines_dir / (reference + ".json");
+}
+
+void check_pipeline_fits(const PipelineSpec& pipeline, const Config& config) {
+  if (!config.qos.enabled()) return;
+  for (const auto* stages : {&pipeline.from_lan, &pipeline.from_wan}) {
+    auto classify = std::find(stages->begin(), stages->end(), "classify");
+    auto sched = std::find(stages->begin(), stages->end(), "sched");
+    if (classify == stages->end() || sched == stages->end() || sched < classify)
+      throw FieldError("qos", "shaping needs the classify and then the sched stage in pipeline \"" + pipeline.name +
+                                  "\" (the \"gateway\" pipeline has them)");
+  }
 }
 
 PipelineSpec load_pipeline_spec(const std::filesystem::path& path) {

@@ -2,6 +2,8 @@
 // arriving on LAN ports and on WAN ports.
 #pragma once
 
+#include "config/config.h"
+
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -24,5 +26,9 @@ PipelineSpec parse_pipeline_spec(std::string_view json_text);
 std::filesystem::path resolve_pipeline_path(const std::string& reference, const std::filesystem::path& config_dir,
                                             const std::filesystem::path& pipelines_dir);
 PipelineSpec load_pipeline_spec(const std::filesystem::path& path);
+
+// Shaping (a qos section) needs the classify and sched stages, classify first, in both
+// directions. Throws FieldError("qos", why).
+void check_pipeline_fits(const PipelineSpec& pipeline, const Config& config);
 
 }  // namespace fairgate

@@ -4,6 +4,8 @@
 #include "stages/l3/l3_stage.h"
 #include "stages/nat/nat_stage.h"
 #include "stages/parse/parse_stage.h"
+#include "stages/qos/classify_stage.h"
+#include "stages/qos/sched_stage.h"
 #include "stages/tx/tx_stage.h"
 
 
@@ -25,6 +27,12 @@ const StageFactory kStages[] = {
      }},
     {"l3", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<L3Stage>(env.ports, env.neighbors);
+     }},
+    {"classify", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       return std::make_unique<ClassifyStage>(env.ports, env.config.qos);
+     }},
+    {"sched", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       return std::make_unique<SchedStage>(env.ports, env.qos, env.counters);
      }},
     {"tx", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<TxStage>(env.tx, env.counters);

@@ -17,6 +17,8 @@
 
 namespace fairgate {
 
+class QosDataplane;
+
 struct StageEnv {
   const Config& config;
   const PortTable& ports;
@@ -27,6 +29,7 @@ struct StageEnv {
   uint16_t workers;           // how many workers run
   SessionTable* nat;          // the worker's NAT sessions, null when the pipeline has no nat stage
   const RcuPublished<PortForwardTable>* port_forwards;  // null: the configuration's
+  QosDataplane* qos = nullptr;  // the shaped ports' schedulers; null when nothing is shaped
 };
 
 bool stage_registered(std::string_view name);

@@ -20,6 +20,9 @@ constexpr uint64_t kTxDrainUs = 100;  // longest a packet waits in a part-filled
 constexpr uint32_t kExpireBusy = 8;    // NAT sessions examined per busy loop round
 constexpr uint32_t kExpireIdle = 256;  // and per idle batch
 constexpr uint64_t kExpireIdleUs = 100;  // between idle batches
+constexpr unsigned kSchedBurst = 64;     // packets per scheduler enqueue and dequeue
+// While a scheduler holds packets the rates will release soon, sleep no longer than this.
+constexpr uint64_t kShapingSleepUs = 50;
 
 void count_tx_failures(rte_mbuf** unsent, uint16_t count, void* userdata) {
   auto* sink = static_cast<WorkerTx::FailureSink*>(userdata);
@@ -66,7 +69,11 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
             if (rule.udp) nat_->reserve_port(IPPROTO_UDP, p, static_cast<uint16_t>(port), true);
           }
   }
-  StageEnv env{deps.config, deps.ports, deps.neighbors, counters_, tx_, index, workers, nat_.get(), deps.port_forwards};
+  StageEnv env{deps.config,   deps.ports, deps.neighbors, counters_,          tx_,
+               index,         workers,    nat_.get(),     deps.port_forwards, deps.qos};
+  if (deps.qos != nullptr)
+    for (const auto& scheduler : deps.qos->schedulers())
+      if (scheduler->owner == index) schedulers_.push_back(scheduler.get());
   for (const auto& name : deps.pipeline.from_lan) from_lan_.push_back(create_stage(name, env));
   for (const auto& name : deps.pipeline.from_wan) from_wan_.push_back(create_stage(name, env));
   // Single producer, single consumer: each ring connects this worker and the management thread.
@@ -171,10 +178,54 @@ void Worker::drain_management_tx() {
   unsigned count = rte_ring_dequeue_burst(tx_ring_, reinterpret_cast<void**>(frames), kBurstSize, nullptr);
   for (unsigned i = 0; i < count; ++i) {
     uint16_t port = frames[i]->port;
+    EgressScheduler* scheduler = deps_.qos ? deps_.qos->scheduler(port) : nullptr;
+    if (scheduler != nullptr) {
+      // The gateway's own traffic has its share of a shaped link: the local subport.
+      scheduler->sched->tag(frames[i], SchedPort::kLocalSubport, 0, TrafficClass::kInteractive, 0);
+      if (rte_ring_enqueue(scheduler->inbox, frames[i]) != 0) {
+        counters_.drop(DropReason::kSchedInboxFull);
+        rte_pktmbuf_free(frames[i]);
+      }
+      continue;
+    }
     counters_.ports[port].tx_packets.add();
     counters_.ports[port].tx_bytes.add(rte_pktmbuf_pkt_len(frames[i]));
     tx_.send(port, frames[i]);
   }
+}
+
+unsigned Worker::service_schedulers() {
+  unsigned moved = 0;
+  rte_mbuf* pkts[kSchedBurst];
+  for (EgressScheduler* scheduler : schedulers_) {
+    SchedPort& sched = *scheduler->sched;
+    unsigned arrived = rte_ring_dequeue_burst(scheduler->inbox, reinterpret_cast<void**>(pkts), kSchedBurst, nullptr);
+    if (arrived != 0) {
+      uint32_t queued = sched.enqueue(pkts, arrived);  // the rest was freed by the scheduler
+      scheduler->backlog += queued;
+      if (queued < arrived) counters_.drop(DropReason::kSchedQueueFull, arrived - queued);
+      moved += arrived;
+    }
+    if (scheduler->backlog == 0) continue;
+    uint32_t released = sched.dequeue(pkts, kSchedBurst);
+    scheduler->backlog -= released;
+    moved += released;
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < released; ++i) {
+      rte_mbuf* mbuf = pkts[i];
+      uint32_t length = rte_pktmbuf_pkt_len(mbuf);
+      PipeCounters& pipe =
+          sched.subport_of(mbuf) == SchedPort::kLocalSubport ? scheduler->gateway : scheduler->pipes[sched.pipe_of(mbuf)];
+      auto tc = static_cast<std::size_t>(SchedPort::class_of(mbuf));
+      pipe.bytes[tc].add(length);
+      pipe.packets[tc].add();
+      bytes += length;
+      tx_.send(scheduler->port, mbuf);
+    }
+    counters_.ports[scheduler->port].tx_packets.add(released);
+    counters_.ports[scheduler->port].tx_bytes.add(bytes);
+  }
+  return moved;
 }
 
 unsigned Worker::drain_handoff() {
@@ -232,15 +283,18 @@ void Worker::flush_tx() {
   for (uint16_t p = 0; p < deps_.ports.ports.size(); ++p) rte_eth_tx_buffer_flush(tx_.dpdk_port[p], tx_.queue, tx_.buffer[p]);
 }
 
-void Worker::idle_backoff(unsigned& idle_rounds) {
+void Worker::idle_backoff(unsigned& idle_rounds, bool shaping) {
   ++idle_rounds;
   if (!deps_.config.dataplane.idle_backoff || idle_rounds < kSpinRoundsBeforeSleep) {
     rte_pause();
     return;
   }
-  // Sleep longer the longer the worker stays idle: from 10 us up to max_sleep_us.
+  // Sleep longer the longer the worker stays idle: from 10 us up to max_sleep_us, or up to
+  // kShapingSleepUs while a scheduler waits for its rates to release packets.
   unsigned shift = std::min(idle_rounds - kSpinRoundsBeforeSleep, 10u);
-  uint64_t sleep_us = std::min<uint64_t>(uint64_t{kFirstSleepUs} << shift, deps_.config.dataplane.max_sleep_us);
+  uint64_t longest = shaping ? std::min<uint64_t>(kShapingSleepUs, deps_.config.dataplane.max_sleep_us)
+                             : deps_.config.dataplane.max_sleep_us;
+  uint64_t sleep_us = std::min<uint64_t>(uint64_t{kFirstSleepUs} << shift, longest);
   if (deps_.qsbr) rte_rcu_qsbr_thread_offline(deps_.qsbr, index_);
   timespec duration{0, static_cast<long>(sleep_us * 1000)};
   nanosleep(&duration, nullptr);
@@ -271,6 +325,7 @@ void Worker::run(const std::atomic<bool>& stop) {
     }
     received += drain_handoff();
     drain_management_tx();
+    received += service_schedulers();
     run_jobs();
     uint64_t now = rte_rdtsc();
     if (received == 0 || now - last_flush > drain_cycles) {
@@ -285,7 +340,9 @@ void Worker::run(const std::atomic<bool>& stop) {
     }
     if (received == 0) {
       counters_.idle_polls.add();
-      idle_backoff(idle_rounds);
+      bool shaping = false;
+      for (const EgressScheduler* scheduler : schedulers_) shaping |= scheduler->backlog != 0;
+      idle_backoff(idle_rounds, shaping);
     } else {
       counters_.busy_polls.add();
       idle_rounds = 0;

@@ -9,6 +9,7 @@
 #include "pipeline/worker_state.h"
 #include "nat/port_forwards.h"
 #include "nat/session_table.h"
+#include "qos/qos_dataplane.h"
 
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
@@ -33,6 +34,8 @@ struct WorkerDeps {
   const std::vector<rte_ring*>* handoff_rings = nullptr;
   // Port forwards as published by the management thread; null: the configuration's.
   const RcuPublished<PortForwardTable>* port_forwards = nullptr;
+  // The shaped ports' schedulers; null when nothing is shaped. This worker runs those it owns.
+  QosDataplane* qos = nullptr;
 };
 
 // Work the management thread asks a worker to do on its own thread, between bursts, on state
@@ -62,7 +65,10 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   // Management thread: runs `work` on this worker's thread and waits for it. False when the
   // worker did not get to it within `timeout_ms` (the work is then dropped or finishes alone).
   bool run_job(std::function<void()> work, unsigned timeout_ms, bool worker_running);
-  // Sends what the management thread queued and flushes the TX buffers.
+  // Moves packets from the inboxes of the schedulers this worker owns into them, and sends what
+  // they release. Returns how many packets moved either way.
+  unsigned service_schedulers();
+  // Sends what the management thread queued (through the gateway's pipe of a shaped port).
   void drain_management_tx();
   void flush_tx();
 
@@ -76,7 +82,7 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
 
  private:
   void dispose(Burst& burst);
-  void idle_backoff(unsigned& idle_rounds);
+  void idle_backoff(unsigned& idle_rounds, bool shaping);
 
   uint16_t index_;
   WorkerCounters counters_;
@@ -85,6 +91,7 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   std::vector<RxQueueRef> rx_;
   std::unique_ptr<SessionTable> nat_;
   std::vector<std::unique_ptr<Stage>> from_lan_, from_wan_;
+  std::vector<EgressScheduler*> schedulers_;  // those this worker owns
   rte_ring* punt_ring_ = nullptr;
   rte_ring* tx_ring_ = nullptr;
   rte_ring* handoff_ring_ = nullptr;

@@ -8,7 +8,7 @@ namespace {
 SubportNode internet_subport(const Config& config, const std::vector<LiveSubscriber>& subscribers,
                              uint64_t link_bps, bool download) {
   const QosConfig& qos = config.qos;
-  SubportNode subport{"internet", qos.subscriber_share_bps(link_bps), {}};
+  SubportNode subport{"internet", qos.subscriber_share_bps(link_bps), qos.shaped_bps(link_bps), {}};
   auto passes_through = [&](const LiveSubscriber& s) {
     return s.kind == LiveSubscriber::Kind::kUnknown && qos.unknown_hosts == QosConfig::UnknownHosts::kOwn;
   };
@@ -26,8 +26,8 @@ SubportNode internet_subport(const Config& config, const std::vector<LiveSubscri
     const PlanRates& plan = download ? s.plan.down : s.plan.up;
     PipeNode pipe{s.pipe, s.plan.name, s.plan.addresses, plan.rate_bps, plan.ceil_bps};
     if (pipe.rate_bps == 0) pipe.rate_bps = equal_share;
-    if (pipe.ceil_bps == 0) pipe.ceil_bps = default_ceil ? default_ceil : subport.rate_bps;
-    pipe.ceil_bps = std::min(pipe.ceil_bps, subport.rate_bps);
+    if (pipe.ceil_bps == 0) pipe.ceil_bps = default_ceil ? default_ceil : subport.ceil_bps;
+    pipe.ceil_bps = std::min(pipe.ceil_bps, subport.ceil_bps);
     // An equal share above the subscriber's ceil is lowered to it, as FairNAT's "42@300" does:
     // the ceil is what the operator asked for.
     if (plan.rate_bps == 0) pipe.rate_bps = std::min(pipe.rate_bps, pipe.ceil_bps);
@@ -40,12 +40,14 @@ SubportNode internet_subport(const Config& config, const std::vector<LiveSubscri
 
 // `link_bps`: what the subscribers and the gateway share (the internet link's rate in this
 // direction); the port itself runs at its own rate when that is faster (a LAN's RATE_LAN).
+// `framing`: the link's, also on a LAN egress, where fairgate shapes to the WAN link's rate.
 PortNode port_node(const Config& config, const std::vector<LiveSubscriber>& subscribers, uint16_t port,
-                   bool download, uint64_t link_bps) {
+                   bool download, uint64_t link_bps, const LinkFraming& framing) {
   uint64_t port_bps = std::max(link_bps, config.ports[port].rate_bps);
-  PortNode node{port, config.ports[port].name, download, port_bps, link_bps, config.ports[port].framing, {}};
+  PortNode node{port, config.ports[port].name, download, port_bps, link_bps, framing, {}};
   node.subports.push_back(internet_subport(config, subscribers, link_bps, download));
-  node.subports.push_back({"local", config.qos.local_share_bps(link_bps), {}});
+  uint64_t local_bps = config.qos.local_share_bps(link_bps);
+  node.subports.push_back({"local", local_bps, local_bps, {}});
   return node;
 }
 
@@ -75,12 +77,13 @@ std::vector<PortNode> build_hierarchy(const Config& config, const std::vector<Li
   std::vector<PortNode> ports;
   int wan = config.default_route_port();
   uint64_t download_bps = wan >= 0 ? links.down_bps.at(static_cast<std::size_t>(wan)) : 0;
+  LinkFraming download_framing = wan >= 0 ? config.ports[static_cast<std::size_t>(wan)].framing : LinkFraming{};
   for (uint16_t p = 0; p < config.ports.size(); ++p) {
     const auto& port = config.ports[p];
     if (port.role == PortRole::kLan && config.qos.download)
-      ports.push_back(port_node(config, subscribers, p, true, download_bps));
+      ports.push_back(port_node(config, subscribers, p, true, download_bps, download_framing));
     if (port.role == PortRole::kWan && config.qos.upload)
-      ports.push_back(port_node(config, subscribers, p, false, links.up_bps.at(p)));
+      ports.push_back(port_node(config, subscribers, p, false, links.up_bps.at(p), port.framing));
   }
   return ports;
 }
@@ -109,7 +112,8 @@ nlohmann::ordered_json hierarchy_json(const std::vector<PortNode>& ports) {
                          {"ceil_bps", pipe.ceil_bps},
                          {"classes", classes}});
       }
-      subports.push_back({{"name", subport.name}, {"rate_bps", subport.rate_bps}, {"pipes", pipes}});
+      subports.push_back(
+          {{"name", subport.name}, {"rate_bps", subport.rate_bps}, {"ceil_bps", subport.ceil_bps}, {"pipes", pipes}});
     }
     out["ports"].push_back({{"name", port.name},
                             {"direction", port.download ? "download" : "upload"},

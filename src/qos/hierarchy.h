@@ -42,7 +42,8 @@ struct PipeNode {
 
 struct SubportNode {
   std::string name;       // "internet" or "local"
-  uint64_t rate_bps = 0;
+  uint64_t rate_bps = 0;  // guaranteed: what guarantees are measured against
+  uint64_t ceil_bps = 0;  // the most it sends: "internet" borrows the gateway's unused share
   std::vector<PipeNode> pipes;
 };
 

@@ -213,9 +213,9 @@ void SchedPort::set_pipe(uint32_t pipe, const PipeKey& key) {
 void SchedPort::apply(const PortNode& node) {
   const SubportNode& internet = node.subports.at(kInternetSubport);
   const SubportNode& local = node.subports.at(kLocalSubport);
-  set_subport_rate(kInternetSubport, internet.rate_bps);
-  set_subport_rate(kLocalSubport, local.rate_bps);
-  uint64_t local_bps = std::max<uint64_t>(local.rate_bps, 8000);
+  set_subport_rate(kInternetSubport, internet.ceil_bps);
+  set_subport_rate(kLocalSubport, local.ceil_bps);
+  uint64_t local_bps = std::max<uint64_t>(local.ceil_bps, 8000);
   auto local_profile = static_cast<int32_t>(pipe_profile(kLocalSubport, pipe_key(local_bps, local_bps, local_bps)));
   if (local_profile != local_pipe_profile_) {
     check_or_lost(rte_sched_pipe_config(port_, kLocalSubport, 0, local_profile), port_, "gateway pipe");

@@ -138,9 +138,9 @@ def test_config_graph_structure(imported_config):
     assert [nodes[c] for c in children["upload:wan0/internet/user7"]] == [
         "interactive\nprio 0, 1 queue", "normal\nprio 1, 1 queue", "bulk\nprio 2, 3 queues", "p2p\nprio 3, 1 queue"]
     assert nodes["download:lan0/internet/unknown"] == "unknown\nrate 3.6 Mbit/s\nceil 8 Mbit/s"
-    # The LAN egress runs at RATE_LAN=100mbit; RATE_DOWN=16mbit less 7 % and 3 % is what four
-    # users share; USER_CEIL_DOWN=8mbit.
-    assert nodes["download:lan0"] == "lan0\ndownload\nrate 100 Mbit/s\nframing ethernet (+24 B, mpu 0 B)"
+    # The LAN egress runs at RATE_LAN=100mbit and shapes to the WAN link's framing; RATE_DOWN=16mbit
+    # less 7 % and 3 % is what four users share; USER_CEIL_DOWN=8mbit.
+    assert nodes["download:lan0"] == "lan0\ndownload\nrate 100 Mbit/s\nframing custom (+8 B, mpu 64 B)"
     assert nodes["download:lan0/internet"] == "internet\nrate 14.4 Mbit/s"
     assert nodes["download:lan0/local"] == "local\nrate 480 kbit/s"
     assert nodes["download:lan0/internet/user7"] == "user7\nrate 3.6 Mbit/s\nceil 8 Mbit/s"

@@ -41,13 +41,16 @@ TEST(QosHierarchy, DownloadOnTheLanEgressUploadOnEachWan) {
   EXPECT_FALSE(ports[1].download);
   EXPECT_EQ(ports[1].rate_bps, 4'000'000u);
   EXPECT_EQ(ports[1].framing.overhead, 32) << "the WAN's own framing";
+  EXPECT_EQ(ports[0].framing.overhead, 32) << "downloads are shaped to the link they arrive on";
   EXPECT_EQ(ports[2].rate_bps, 2'000'000u);
   for (const auto& port : ports) {
     ASSERT_EQ(port.subports.size(), 2u);
     EXPECT_EQ(port.subports[0].name, "internet");
     EXPECT_EQ(port.subports[0].rate_bps, port.rate_bps / 100 * 90) << "5 % below the link, 5 % for the gateway";
+    EXPECT_EQ(port.subports[0].ceil_bps, port.rate_bps / 100 * 95) << "the gateway's share is lent while unused";
     EXPECT_EQ(port.subports[1].name, "local");
     EXPECT_EQ(port.subports[1].rate_bps, port.rate_bps / 100 * 5);
+    EXPECT_EQ(port.subports[1].ceil_bps, port.rate_bps / 100 * 5);
     EXPECT_TRUE(port.subports[1].pipes.empty());
   }
 }
@@ -69,14 +72,14 @@ TEST(QosHierarchy, GuaranteesAndCeilings) {
   EXPECT_EQ(down[0].rate_bps, 9'000'000u);
   EXPECT_EQ(down[1].rate_bps, 9'000'000u);
   EXPECT_EQ(down[2].rate_bps, 9'000'000u);
-  EXPECT_EQ(down[0].ceil_bps, 27'000'000u) << "no ceil configured: the subport's rate";
+  EXPECT_EQ(down[0].ceil_bps, 28'500'000u) << "no ceil configured: the subport's ceil";
   EXPECT_EQ(down[1].ceil_bps, 12'000'000u);
   ASSERT_EQ(down[1].addresses.size(), 2u);
   const auto& up = ports[1].subports[0].pipes;
   EXPECT_EQ(up[0].rate_bps, 1'200'000u) << "3.6 mbit in three equal shares";
   EXPECT_EQ(up[1].ceil_bps, 1'000'000u) << "the configured ceil holds";
   EXPECT_EQ(up[1].rate_bps, 1'000'000u) << "an equal share above the ceil is lowered to it (FairNAT's 42@300|50)";
-  EXPECT_EQ(up[2].ceil_bps, 3'600'000u);
+  EXPECT_EQ(up[2].ceil_bps, 3'800'000u);
 }
 
 TEST(QosHierarchy, UserCeilAppliesWhereNoCeilIsConfiguredAndNothingExceedsTheLink) {
@@ -86,7 +89,7 @@ TEST(QosHierarchy, UserCeilAppliesWhereNoCeilIsConfiguredAndNothingExceedsTheLin
   auto ports = build(config);
   const auto& down = ports[0].subports[0].pipes;
   EXPECT_EQ(down[0].ceil_bps, 15'000'000u);
-  EXPECT_EQ(down[1].ceil_bps, 27'000'000u) << "clamped to the subport";
+  EXPECT_EQ(down[1].ceil_bps, 28'500'000u) << "clamped to the subport's ceil";
   EXPECT_EQ(down[2].ceil_bps, 15'000'000u);
 }
 
@@ -129,7 +132,7 @@ TEST(QosHierarchy, RunTimeSubscribersAndLinkRates) {
   ASSERT_EQ(down.size(), 5u);
   EXPECT_EQ(down[4].pipe, 7u);
   EXPECT_EQ(down[4].rate_bps, 1'000u) << "alice's 9 mbit guarantee leaves nothing: the floor";
-  EXPECT_EQ(down[0].ceil_bps, 9'000'000u) << "ceilings follow the link";
+  EXPECT_EQ(down[0].ceil_bps, 9'500'000u) << "ceilings follow the link";
   EXPECT_EQ(ports[2].link_bps, 1'000'000u);
 }
 

@@ -91,7 +91,7 @@ TEST_F(SchedPortTest, BuildsOnePipePerSubscriberOnEveryShapedPort) {
       EXPECT_EQ(port.pipe_capacity(), 8u);
       for (uint32_t pipe = 0; pipe < 4; ++pipe) EXPECT_TRUE(port.pipe_configured(pipe)) << pipe;
       EXPECT_FALSE(port.pipe_configured(4)) << "room for subscribers added at run time";
-      EXPECT_EQ(port.subport_rate_bps(SchedPort::kInternetSubport), node.subports[0].rate_bps);
+      EXPECT_EQ(port.subport_rate_bps(SchedPort::kInternetSubport), node.subports[0].ceil_bps);
     }
   }
 }
@@ -215,7 +215,7 @@ TEST_F(SchedPortTest, RateChangesAndNewPipesKeepWhatIsQueued) {
     links.down_bps[1] = rate;
     auto node = build_hierarchy(config, subscribers, links)[0];
     port.apply(node);
-    EXPECT_EQ(port.subport_rate_bps(SchedPort::kInternetSubport), node.subports[0].rate_bps);
+    EXPECT_EQ(port.subport_rate_bps(SchedPort::kInternetSubport), node.subports[0].ceil_bps);
   }
   SubscriberConfig dave;
   dave.name = "dave";
