@@ -22,6 +22,9 @@ struct PacketMeta {
   uint32_t lan_host;
   uint32_t flow_hash;
   uint8_t traffic_class;
+  // Set by the sched stage: the frame's length while its pkt_len holds the bytes it costs on
+  // the shaped link (SchedPort::wire_bytes); restored when the scheduler releases it.
+  uint32_t frame_len;
 };
 
 inline constexpr uint16_t kMbufPrivSize =

@@ -182,6 +182,8 @@ void Worker::drain_management_tx() {
     if (scheduler != nullptr) {
       // The gateway's own traffic has its share of a shaped link: the local subport.
       scheduler->sched->tag(frames[i], SchedPort::kLocalSubport, 0, TrafficClass::kInteractive, 0);
+      packet_meta(frames[i])->frame_len = frames[i]->pkt_len;
+      frames[i]->pkt_len = scheduler->sched->wire_bytes(frames[i]->pkt_len);
       if (rte_ring_enqueue(scheduler->inbox, frames[i]) != 0) {
         counters_.drop(DropReason::kSchedInboxFull);
         rte_pktmbuf_free(frames[i]);
@@ -213,7 +215,8 @@ unsigned Worker::service_schedulers() {
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < released; ++i) {
       rte_mbuf* mbuf = pkts[i];
-      uint32_t length = rte_pktmbuf_pkt_len(mbuf);
+      mbuf->pkt_len = packet_meta(mbuf)->frame_len;  // it carried its wire bytes through the scheduler
+      uint32_t length = mbuf->pkt_len;
       PipeCounters& pipe =
           sched.subport_of(mbuf) == SchedPort::kLocalSubport ? scheduler->gateway : scheduler->pipes[sched.pipe_of(mbuf)];
       auto tc = static_cast<std::size_t>(SchedPort::class_of(mbuf));

@@ -102,7 +102,7 @@ SchedPort::PipeKey SchedPort::pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uin
   return {ceil, bucket_bytes(ceil, mtu_), weight};
 }
 
-SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(options.mtu) {
+SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(options.mtu), framing_(node.framing) {
   pipes_per_subport_ = std::bit_ceil(std::max<uint32_t>(options.pipe_capacity, 1));
   pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
   for (const auto& pipe : node.subports.at(kInternetSubport).pipes)
@@ -117,8 +117,8 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
   port_params.name = name.c_str();
   port_params.socket = options.socket;
   port_params.rate = port_rate;
-  port_params.mtu = uint32_t{mtu_} + RTE_ETHER_HDR_LEN;
-  port_params.frame_overhead = static_cast<uint32_t>(std::max(0, node.framing.overhead));
+  port_params.mtu = wire_bytes(uint32_t{mtu_} + RTE_ETHER_HDR_LEN);
+  port_params.frame_overhead = 0;  // pkt_len carries the wire bytes (see wire_bytes)
   port_params.n_subports_per_port = 2;
   port_params.subport_profiles = initial.data();
   port_params.n_subport_profiles = 1;

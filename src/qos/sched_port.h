@@ -21,6 +21,7 @@
 #include <rte_mbuf.h>
 #include <rte_sched.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <tuple>
@@ -57,6 +58,23 @@ class SchedPort {
   // Queued packets stay; pipes no longer in `node` keep their configuration until reused.
   // Throws std::runtime_error (nothing changed for the failing element) when librte_sched refuses.
   void apply(const PortNode& node);
+
+  // What a frame of `frame_bytes` (Ethernet header to the end of the payload, no FCS) costs on a
+  // link with this framing: plus the overhead, at least the mpu, in whole ATM cells of 48
+  // payload bytes sent as 53, or PTM's 65 bytes for every 64.
+  static uint32_t wire_bytes(const LinkFraming& framing, uint32_t frame_bytes) {
+    int64_t bytes = std::max<int64_t>(int64_t{frame_bytes} + framing.overhead, framing.mpu);
+    if (bytes < 1) bytes = 1;
+    switch (framing.cells) {
+      case LinkFraming::Cells::kAtm: return static_cast<uint32_t>((bytes + 47) / 48 * 53);
+      case LinkFraming::Cells::kPtm: return static_cast<uint32_t>((bytes * 65 + 63) / 64);
+      case LinkFraming::Cells::kNone: break;
+    }
+    return static_cast<uint32_t>(bytes);
+  }
+  // librte_sched charges a packet its pkt_len: the scheduler's owner sets pkt_len to the wire
+  // bytes before enqueue and restores the frame length after dequeue.
+  uint32_t wire_bytes(uint32_t frame_bytes) const { return wire_bytes(framing_, frame_bytes); }
 
   // librte_sched's traffic class and queue for a class and a flow's hash.
   static void queue_of(TrafficClass tc, uint32_t flow_hash, uint32_t* sched_tc, uint32_t* queue);
@@ -109,6 +127,7 @@ class SchedPort {
 
   rte_sched_port* port_ = nullptr;
   uint16_t mtu_;
+  LinkFraming framing_;
   uint32_t pipes_per_subport_ = 0, pipes_log2_ = 0;
   std::map<uint64_t, uint32_t> subport_profiles_;               // rate bits/s -> profile id
   std::map<PipeKey, uint32_t> pipe_profiles_[2];                 // by subport

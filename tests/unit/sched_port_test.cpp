@@ -231,3 +231,39 @@ TEST_F(SchedPortTest, RateChangesAndNewPipesKeepWhatIsQueued) {
 
 }  // namespace
 }  // namespace fairgate
+
+namespace fairgate {
+namespace {
+
+// What a frame costs on each link type: FairNAT's HTB_OVERHEAD and HTB_MPU, ATM's 53-byte cells
+// of 48 payload bytes, and PTM's 65/64 encoding. Frames are counted from the Ethernet header to
+// the end of the payload (what the mbuf holds).
+struct WireCase {
+  const char* name;
+  LinkFraming framing;
+  uint32_t frame_bytes;
+  uint32_t wire_bytes;
+};
+
+TEST(SchedPortWire, BytesEachFrameCostsOnTheLink) {
+  const LinkFraming ethernet{"ethernet", 24, 0, LinkFraming::Cells::kNone};
+  const LinkFraming atm{"atm", 22, 0, LinkFraming::Cells::kAtm};
+  const LinkFraming vdsl{"vdsl", 12, 0, LinkFraming::Cells::kPtm};
+  const LinkFraming docsis{"docsis", 4, 64, LinkFraming::Cells::kNone};
+  const LinkFraming shrink{"custom", -14, 0, LinkFraming::Cells::kNone};
+  const WireCase cases[] = {
+      {"ethernet full frame", ethernet, 1514, 1538},
+      {"ethernet ack", ethernet, 54, 78},
+      {"atm: 1536 bytes fill 32 cells exactly", atm, 1514, 32 * 53},
+      {"atm: one byte more takes a 33rd cell", atm, 1515, 33 * 53},
+      {"atm ack: 76 bytes in 2 cells", atm, 54, 2 * 53},
+      {"ptm: 65 bytes for every 64", vdsl, 1524 - 12, 1524 * 65 / 64 + 1},
+      {"docsis small frame counts as the mpu", docsis, 54, 64},
+      {"docsis large frame", docsis, 1514, 1518},
+      {"negative overhead never below one byte", shrink, 10, 1},
+  };
+  for (const auto& c : cases) EXPECT_EQ(SchedPort::wire_bytes(c.framing, c.frame_bytes), c.wire_bytes) << c.name;
+}
+
+}  // namespace
+}  // namespace fairgate

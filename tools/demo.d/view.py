@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Live view of the lab's fairgate for tools/demo: per-port rates, drops by reason, workers,
-and the latest ping from lan1, refreshed every second."""
+"""Live view of the lab's fairgate for tools/demo: per-port rates, each subscriber's share of the
+link per direction, drops by reason, workers, and lan1's ping, refreshed every second."""
 import argparse
 import json
 import os
@@ -20,13 +20,38 @@ def ctl(command):
     return reply["result"]
 
 
-def last_ping(path):
+def ping_times(path):
     try:
         with open(path) as log:
-            times = re.findall(r"time=([\d.]+) ms", log.read())
-        return f"{float(times[-1]):.2f} ms" if times else "-"
+            return [float(t) for t in re.findall(r"time=([\d.]+) ms", log.read())]
     except OSError:
+        return []
+
+
+def last_ping(path):
+    times = ping_times(path)
+    if not times:
         return "-"
+    ordered = sorted(times)
+    return f"{times[-1]:.2f} ms now, median {ordered[len(ordered) // 2]:.2f} ms"
+
+
+def subscriber_lines():
+    """Each subscriber's rate now, guarantee and ceil, per shaped port (the `qos` command)."""
+    try:
+        qos = ctl("qos")
+    except (RuntimeError, json.JSONDecodeError):
+        return []
+    lines = ["", f"{'subscriber':12} {'port':5} {'direction':9} {'now Mbit/s':>10} {'share':>6} "
+             f"{'guarantee':>9} {'ceil':>6} {'queued':>6} {'drops':>6}"]
+    for port in qos["ports"]:
+        active = [s for s in port["subscribers"] if s["now_bps"] > 0]
+        total = sum(s["now_bps"] for s in active) or 1
+        for s in active:
+            lines.append(f"{s['name']:12} {port['name']:5} {port['direction']:9} {s['now_bps'] / 1e6:10.2f} "
+                         f"{100 * s['now_bps'] / total:5.0f}% {s['rate_bps'] / 1e6:9.1f} {s['ceil_bps'] / 1e6:6.1f} "
+                         f"{s['queued']:6} {s['drops']:6}")
+    return lines
 
 
 def main():
@@ -56,6 +81,7 @@ def main():
             dropped = port["rx_dropped"] + port["tx_dropped"] + port["rx_missed"]
             lines.append(f"{port['name']:6} {port['role']:4} {port['address']:18} {rx_rate:10.2f} {tx_rate:10.2f} "
                          f"{rx_pps:9.0f} {tx_pps:9.0f} {dropped:8}")
+        lines += subscriber_lines()
         drops = {k: v for k, v in stats["drops"].items() if v}
         lines += ["", "drops by reason: " + (", ".join(f"{k} {v}" for k, v in drops.items()) or "none")]
         lines.append("workers: " + ", ".join(
@@ -66,7 +92,8 @@ def main():
                          f"{nat['quota_hits']} refused by quota")
         lines.append(f"mbufs in use: {stats['mempool']['in_use']} of {stats['mempool']['size']}   "
                      f"neighbours: {stats['neighbors']}   lan1 -> 192.0.2.10 ping: {last_ping(args.ping_log)}")
-        lines.append("traffic: lan1 TCP upload, lan2 TCP download, lan3 UDP 5 Mbit/s (modem A: 50/10 Mbit/s)")
+        lines.append("traffic: lan2 8 TCP flows and lan3 1 TCP flow, both directions; lan1 pings "
+                     "(modem A: 20/5 Mbit/s, deep buffer)")
         print(clear + "\n".join(lines), flush=True)
         if not clear:
             print()
