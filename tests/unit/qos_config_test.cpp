@@ -401,6 +401,35 @@ TEST(QosConfig, QosFieldLimitsAreAccepted) {
       {{{"rate_sub_percent", 50}, {"rate_local_percent", 49}},
        [](const QosConfig& q) { EXPECT_EQ(q.rate_sub_percent + q.rate_local_percent, 99u); }},
       {{{"borrow", true}}, [](const QosConfig& q) { EXPECT_TRUE(q.borrow); }},
+      // Fair sharing's own settings at their limits.
+      {{{"unknown_hosts", "own"}}, [](const QosConfig& q) { EXPECT_EQ(q.unknown_hosts, QosConfig::UnknownHosts::kOwn); }},
+      {{{"unknown_hosts", "shared"}},
+       [](const QosConfig& q) { EXPECT_EQ(q.unknown_hosts, QosConfig::UnknownHosts::kShared); }},
+      {{{"idle_s", 10}}, [](const QosConfig& q) { EXPECT_EQ(q.idle_s, 10u); }},
+      {{{"idle_s", 86400}}, [](const QosConfig& q) { EXPECT_EQ(q.idle_s, 86400u); }},
+      // No subscribers: the one pipe is "unknown"'s.
+      {{{"max_subscribers", 1}}, [](const QosConfig& q) { EXPECT_EQ(q.max_subscribers, 1u); }},
+      {{{"max_subscribers", 65536}}, [](const QosConfig& q) { EXPECT_EQ(q.max_subscribers, 65536u); }},
+      {{{"bulk_after_bytes", 1500}}, [](const QosConfig& q) { EXPECT_EQ(q.bulk_after_bytes, 1500u); }},
+      {{{"bulk_after_bytes", uint64_t{1} << 40}},
+       [](const QosConfig& q) { EXPECT_EQ(q.bulk_after_bytes, uint64_t{1} << 40); }},
+      {{{"interactive_ports", json::array()}}, [](const QosConfig& q) { EXPECT_TRUE(q.interactive_ports.empty()); }},
+      {{{"interactive_ports", {1, 65535}}},
+       [](const QosConfig& q) { EXPECT_EQ(q.interactive_ports, (std::vector<uint16_t>{1, 65535})); }},
+      {{{"interactive_ports", [] {
+           json ports = json::array();
+           for (int port = 1000; port < 1064; ++port) ports.push_back(port);
+           return ports;
+         }()}},
+       [](const QosConfig& q) {
+         ASSERT_EQ(q.interactive_ports.size(), 64u) << "64 ports is the most";
+         EXPECT_EQ(q.interactive_ports.front(), 1000);
+         EXPECT_EQ(q.interactive_ports.back(), 1063);
+       }},
+      {{{"interactive_packet_bytes", 40}}, [](const QosConfig& q) { EXPECT_EQ(q.interactive_packet_bytes, 40); }},
+      {{{"interactive_packet_bytes", 1500}}, [](const QosConfig& q) { EXPECT_EQ(q.interactive_packet_bytes, 1500); }},
+      {{{"aqm", "pie"}}, [](const QosConfig& q) { EXPECT_EQ(q.aqm, QosConfig::Aqm::kPie); }},
+      {{{"aqm", "red"}}, [](const QosConfig& q) { EXPECT_EQ(q.aqm, QosConfig::Aqm::kRed); }},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.qos.dump());
@@ -408,6 +437,44 @@ TEST(QosConfig, QosFieldLimitsAreAccepted) {
     config["qos"] = c.qos;
     c.check(parse_config(config.dump()).qos);
   }
+}
+
+TEST(QosConfig, FairSharingDefaults) {
+  // What an empty qos section gives: FairNAT's behaviour (every host its own share, SSH and
+  // telnet keystrokes interactive) with PIE on every queue.
+  const QosConfig qos = parse_config(qos_config().dump()).qos;
+  EXPECT_EQ(qos.unknown_hosts, QosConfig::UnknownHosts::kOwn);
+  EXPECT_EQ(qos.idle_s, 300u);
+  EXPECT_EQ(qos.max_subscribers, 1024u);
+  EXPECT_EQ(qos.bulk_after_bytes, 1'000'000u);
+  EXPECT_EQ(qos.interactive_ports, (std::vector<uint16_t>{22, 23}));
+  EXPECT_EQ(qos.interactive_packet_bytes, 256);
+  EXPECT_EQ(qos.aqm, QosConfig::Aqm::kPie);
+}
+
+TEST(QosConfig, EveryFairSharingFieldIsRead) {
+  json c = qos_config();
+  c["qos"] = json::parse(R"({
+    "unknown_hosts": "shared", "idle_s": 600, "max_subscribers": 4096, "bulk_after_bytes": 5000000,
+    "interactive_ports": [22, 3389, 5222], "interactive_packet_bytes": 512, "aqm": "red"})");
+  const QosConfig qos = parse_config(c.dump()).qos;
+  EXPECT_EQ(qos.unknown_hosts, QosConfig::UnknownHosts::kShared);
+  EXPECT_EQ(qos.idle_s, 600u);
+  EXPECT_EQ(qos.max_subscribers, 4096u);
+  EXPECT_EQ(qos.bulk_after_bytes, 5'000'000u);
+  EXPECT_EQ(qos.interactive_ports, (std::vector<uint16_t>{22, 3389, 5222})) << "the list replaces the defaults";
+  EXPECT_EQ(qos.interactive_packet_bytes, 512);
+  EXPECT_EQ(qos.aqm, QosConfig::Aqm::kRed);
+}
+
+TEST(QosConfig, MaxSubscribersCountsTheUnknownOne) {
+  // Two subscribers and "unknown" need three pipes: three is enough, two is not.
+  json c = qos_config();
+  c["subscribers"] = {subscriber("anna", {"10.10.0.7"}), subscriber("ben", {"10.10.0.8"})};
+  c["qos"]["max_subscribers"] = 3;
+  EXPECT_EQ(parse_config(c.dump()).qos.max_subscribers, 3u);
+  c["qos"]["max_subscribers"] = 2;
+  expect_rejected(c, "qos", "max_subscribers (2) leaves no room for the 2 subscribers and the \"unknown\" one");
 }
 
 TEST(QosConfig, OneDirectionNeedsOnlyItsLinkRate) {
@@ -464,6 +531,50 @@ std::vector<BadConfig> bad_qos_cases() {
       {"user_ceil_down_bad", qos("user_ceil_down", "fast"), "qos.user_ceil_down", "is not a rate"},
       {"user_ceil_up_zero", qos("user_ceil_up", 0), "qos.user_ceil_up", "out of range 8kbit..400gbit"},
       {"another_unknown_field", qos("turbo", true), "qos.turbo", "unknown field"},
+      // Fair sharing's own settings.
+      {"unknown_hosts_bad", qos("unknown_hosts", "private"), "qos.unknown_hosts",
+       "must be \"own\" (a subscriber per host) or \"shared\" (one subscriber \"unknown\")"},
+      {"unknown_hosts_case", qos("unknown_hosts", "Own"), "qos.unknown_hosts", "must be \"own\""},
+      {"unknown_hosts_boolean", qos("unknown_hosts", true), "qos.unknown_hosts", "must be a string, not boolean"},
+      {"idle_s_9", qos("idle_s", 9), "qos.idle_s", "9 is out of range 10..86400"},
+      {"idle_s_86401", qos("idle_s", 86401), "qos.idle_s", "86401 is out of range 10..86400"},
+      {"idle_s_negative", qos("idle_s", -1), "qos.idle_s", "must be an integer between 10 and 86400"},
+      {"idle_s_text", qos("idle_s", "300"), "qos.idle_s", "must be an integer"},
+      {"max_subscribers_0", qos("max_subscribers", 0), "qos.max_subscribers", "0 is out of range 1..65536"},
+      {"max_subscribers_65537", qos("max_subscribers", 65537), "qos.max_subscribers",
+       "65537 is out of range 1..65536"},
+      {"max_subscribers_fraction", qos("max_subscribers", 10.5), "qos.max_subscribers", "must be an integer"},
+      {"max_subscribers_below_the_subscribers",
+       [](json& c) {
+         c["qos"]["max_subscribers"] = 1;
+         c["subscribers"] = {subscriber("anna", {"10.10.0.7"})};
+       },
+       "qos", "max_subscribers (1) leaves no room for the 1 subscribers and the \"unknown\" one"},
+      {"bulk_after_bytes_1499", qos("bulk_after_bytes", 1499), "qos.bulk_after_bytes",
+       "1499 is out of range 1500..1099511627776"},
+      {"bulk_after_bytes_above_2_40", qos("bulk_after_bytes", (uint64_t{1} << 40) + 1), "qos.bulk_after_bytes",
+       "is out of range 1500..1099511627776"},
+      {"bulk_after_bytes_text", qos("bulk_after_bytes", "1mb"), "qos.bulk_after_bytes", "must be an integer"},
+      {"interactive_ports_a_number", qos("interactive_ports", 22), "qos.interactive_ports",
+       "must be an array, not number"},
+      {"interactive_port_0", qos("interactive_ports", {0}), "qos.interactive_ports[0]", "0 is out of range 1..65535"},
+      {"interactive_port_65536", qos("interactive_ports", {22, 65536}), "qos.interactive_ports[1]",
+       "65536 is out of range 1..65535"},
+      {"interactive_port_text", qos("interactive_ports", {"ssh"}), "qos.interactive_ports[0]", "must be an integer"},
+      {"interactive_ports_65",
+       [](json& c) {
+         json ports = json::array();
+         for (int port = 1000; port < 1065; ++port) ports.push_back(port);
+         c["qos"]["interactive_ports"] = ports;
+       },
+       "qos.interactive_ports", "at most 64 ports"},
+      {"interactive_packet_bytes_39", qos("interactive_packet_bytes", 39), "qos.interactive_packet_bytes",
+       "39 is out of range 40..1500"},
+      {"interactive_packet_bytes_1501", qos("interactive_packet_bytes", 1501), "qos.interactive_packet_bytes",
+       "1501 is out of range 40..1500"},
+      {"aqm_unknown", qos("aqm", "codel"), "qos.aqm", "must be \"pie\" or \"red\""},
+      {"aqm_case", qos("aqm", "PIE"), "qos.aqm", "must be \"pie\" or \"red\""},
+      {"aqm_boolean", qos("aqm", false), "qos.aqm", "must be a string, not boolean"},
       // With qos on, every WAN carries the rates its shaping needs.
       {"wan_without_rate_down", drop(kWan, "rate_down"), "ports[1].rate_down", "required when qos.download is on"},
       {"wan_without_rate_up", drop(kWan, "rate_up"), "ports[1].rate_up", "required when qos.upload is on"},
@@ -598,6 +709,11 @@ std::vector<BadConfig> bad_subscriber_cases() {
        "must be a string"},
       {"duplicate_name", subs({anna, subscriber("anna", {"10.10.0.8"})}), "subscribers[1].name",
        "\"anna\" names two subscribers"},
+      // "unknown" is the subscriber of the hosts nobody covers, always there.
+      {"name_unknown", subs({subscriber("unknown", {"10.10.0.7"})}), "subscribers[0].name",
+       "\"unknown\" is kept for the hosts no subscriber covers"},
+      {"name_unknown_second", subs({anna, subscriber("unknown", {"10.10.0.8"})}), "subscribers[1].name",
+       "\"unknown\" is kept"},
       {"addresses_missing", subs({json{{"name", "anna"}}}), "subscribers[0].addresses", "required"},
       {"addresses_empty", subs({subscriber("anna", json::array())}), "subscribers[0].addresses",
        "at least one address or prefix"},
@@ -783,6 +899,7 @@ TEST(QosConfig, ParseSubscriberStandsAloneForTheCommand) {
   };
   const Case cases[] = {
       {[](json& a) { a["name"] = "anna b"; }, "args.name", "without spaces"},
+      {[](json& a) { a["name"] = "unknown"; }, "args.name", "\"unknown\" is kept"},
       {[](json& a) { a.erase("name"); }, "args.name", "required"},
       {[](json& a) { a["colour"] = "red"; }, "args.colour", "unknown field"},
       {[](json& a) { a["addresses"] = json::array(); }, "args.addresses", "at least one"},
