@@ -197,7 +197,18 @@ void QosControl::add_unknown_hosts(uint64_t now_ms) {
       continue;
     }
     SubscriberConfig plan;
+    // Named by its address, unless an operator's subscriber already has that name.
     plan.name = format_ipv4(host);
+    auto taken = [&next](const std::string& name) {
+      for (const auto& s : next)
+        if (s.plan.name == name) return true;
+      return false;
+    };
+    if (taken(plan.name)) plan.name = "auto-" + plan.name;
+    if (taken(plan.name)) {
+      ++unknown_without_pipe_;
+      continue;
+    }
     plan.addresses = {Ipv4Prefix{host, 32}};
     next.push_back({std::move(plan), *pipe, LiveSubscriber::Kind::kAutomatic});
     forget_pipe(*pipe);
@@ -271,8 +282,15 @@ void QosControl::sample(uint64_t now_ms) {
     };
     std::map<uint32_t, Sample> next;
     for (const auto& s : subscribers_) {
-      Sample sample = samples_[i].count(s.pipe) ? samples_[i][s.pipe] : Sample{};
-      update(sample, scheduler.pipes[s.pipe]);
+      const PipeCounters& counters = scheduler.pipes[s.pipe];
+      Sample sample;
+      if (auto found = samples_[i].find(s.pipe); found != samples_[i].end()) {
+        sample = found->second;
+      } else {
+        // New on this pipe: the counters hold what earlier subscribers of the pipe sent.
+        for (std::size_t tc = 0; tc < 4; ++tc) sample.bytes[tc] = counters.bytes[tc].get();
+      }
+      update(sample, counters);
       next[s.pipe] = sample;
     }
     samples_[i] = std::move(next);

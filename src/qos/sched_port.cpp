@@ -46,16 +46,6 @@ uint64_t bucket_bytes(uint64_t rate_bytes_per_s, uint16_t mtu) {
   return std::max<uint64_t>(rate_bytes_per_s * SchedPort::kBucketMs / 1000, uint64_t{mtu} * 4);
 }
 
-rte_sched_subport_profile_params subport_params(uint64_t rate_bytes_per_s, uint16_t mtu) {
-  rte_sched_subport_profile_params profile{};
-  profile.tb_rate = rate_bytes_per_s;
-  profile.tb_size = bucket_bytes(rate_bytes_per_s, mtu);
-  // librte_sched wants every class's rate at the subport, used or not.
-  for (auto& tc_rate : profile.tc_rate) tc_rate = profile.tb_rate;
-  profile.tc_period = SchedPort::kTcPeriodMs;
-  return profile;
-}
-
 void check(int result, const std::string& what) {
   if (result != 0) throw std::runtime_error("scheduler: " + what + " failed (" + std::to_string(result) + ")");
 }
@@ -94,6 +84,22 @@ void SchedPort::queue_of(TrafficClass tc, uint32_t flow_hash, uint32_t* sched_tc
   }
 }
 
+uint64_t SchedPort::tc_period_ms(uint64_t rate_bytes_per_s) const {
+  uint64_t frames_bytes = uint64_t{kFramesPerTcPeriod} * wire_bytes(uint32_t{mtu_} + RTE_ETHER_HDR_LEN);
+  uint64_t ms = (frames_bytes * 1000 + rate_bytes_per_s - 1) / std::max<uint64_t>(rate_bytes_per_s, 1);
+  return std::clamp<uint64_t>(ms, kTcPeriodMs, kMaxTcPeriodMs);
+}
+
+rte_sched_subport_profile_params SchedPort::subport_params(uint64_t rate_bytes_per_s) const {
+  rte_sched_subport_profile_params profile{};
+  profile.tb_rate = rate_bytes_per_s;
+  profile.tb_size = bucket_bytes(rate_bytes_per_s, mtu_);
+  // librte_sched wants every class's rate at the subport, used or not.
+  for (auto& tc_rate : profile.tc_rate) tc_rate = profile.tb_rate;
+  profile.tc_period = tc_period_ms(rate_bytes_per_s);
+  return profile;
+}
+
 SchedPort::PipeKey SchedPort::pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uint64_t smallest_rate_bps) const {
   uint64_t ceil = bytes_per_s(ceil_bps);
   // When the best-effort class is oversubscribed, pipes get it in proportion to this weight:
@@ -111,7 +117,7 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
                                " is beyond the capacity of " + std::to_string(pipes_per_subport_));
 
   uint64_t port_rate = std::max(node.rate_bps, kMinPortRateBps) / 8;
-  std::vector<rte_sched_subport_profile_params> initial{subport_params(1000, mtu_)};
+  std::vector<rte_sched_subport_profile_params> initial{subport_params(1000)};
   std::string name = "sched_" + node.name + "_" + std::to_string(port_serial.fetch_add(1));
   rte_sched_port_params port_params{};
   port_params.name = name.c_str();
@@ -136,7 +142,7 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
     placeholder_params.tb_rate = std::get<0>(placeholder);
     placeholder_params.tb_size = std::get<1>(placeholder);
     for (auto& rate : placeholder_params.tc_rate) rate = placeholder_params.tb_rate;
-    placeholder_params.tc_period = kTcPeriodMs;
+    placeholder_params.tc_period = tc_period_ms(placeholder_params.tb_rate);
     placeholder_params.tc_ov_weight = 1;
     for (auto& weight : placeholder_params.wrr_weights) weight = 1;
     rte_sched_cman_params aqm = cman_params(options.aqm);
@@ -170,7 +176,7 @@ uint32_t SchedPort::subport_profile(uint64_t rate_bps) {
   uint64_t rate = bytes_per_s(rate_bps);
   auto found = subport_profiles_.find(rate * 8);
   if (found != subport_profiles_.end()) return found->second;
-  rte_sched_subport_profile_params params = subport_params(rate, mtu_);
+  rte_sched_subport_profile_params params = subport_params(rate);
   uint32_t id = 0;
   check(rte_sched_port_subport_profile_add(port_, &params, &id), "adding a subport rate of " + format_rate(rate * 8));
   subport_profiles_[rate * 8] = id;
@@ -187,7 +193,8 @@ uint32_t SchedPort::pipe_profile(uint32_t subport, const PipeKey& key) {
   for (auto& rate : params.tc_rate) rate = ceil;
   params.tc_rate[0] = std::max<uint64_t>(ceil * kInteractiveShare / 100, 1);
   params.tc_rate[1] = std::max<uint64_t>(ceil * kNormalShare / 100, 1);
-  params.tc_period = kTcPeriodMs;
+  // The interactive class has the smallest rate: its period is the pipe's.
+  params.tc_period = tc_period_ms(params.tc_rate[0]);
   params.tc_ov_weight = weight;
   for (uint32_t q = 0; q < RTE_SCHED_BE_QUEUES_PER_PIPE; ++q) params.wrr_weights[q] = q < kBulkQueues ? kBulkWeight : kP2pWeight;
   uint32_t id = 0;

@@ -33,7 +33,12 @@ class SchedPort {
  public:
   static constexpr uint32_t kInternetSubport = 0, kLocalSubport = 1;
   static constexpr uint16_t kQueuePackets = 64;   // per queue
-  static constexpr uint32_t kTcPeriodMs = 10;     // traffic-class credit refill period
+  // Traffic-class credits: librte_sched sets (not adds) a class's credits every period, and a
+  // frame leaves only whole, so a period must buy many frames or the class never reaches its
+  // rate (a period short of one frame would stall it). The token buckets keep the pace smooth.
+  static constexpr uint32_t kTcPeriodMs = 10;        // the shortest period
+  static constexpr uint32_t kMaxTcPeriodMs = 2000;
+  static constexpr uint32_t kFramesPerTcPeriod = 64;
   static constexpr uint32_t kBucketMs = 2;        // token buckets hold this long at their rate
   static constexpr uint32_t kInteractiveShare = 50, kNormalShare = 90;  // percent of a pipe's ceil
   static constexpr uint8_t kBulkWeight = 8, kP2pWeight = 1;
@@ -124,6 +129,9 @@ class SchedPort {
   void set_subport_rate(uint32_t subport, uint64_t rate_bps);
   void set_pipe(uint32_t pipe, const PipeKey& key);
   PipeKey pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uint64_t smallest_rate_bps) const;
+  // The credit period (ms) for a class of `rate_bytes_per_s`: kFramesPerTcPeriod full frames.
+  uint64_t tc_period_ms(uint64_t rate_bytes_per_s) const;
+  rte_sched_subport_profile_params subport_params(uint64_t rate_bytes_per_s) const;
 
   rte_sched_port* port_ = nullptr;
   uint16_t mtu_;

@@ -43,7 +43,7 @@ TrafficClass ClassRules::select(const rte_ipv4_hdr* ip, const uint8_t* l4, uint6
     if (total_length <= interactive_packet_bytes_ && (interactive_port_[src_port] || interactive_port_[dst_port]))
       return TrafficClass::kInteractive;
   }
-  return flow_bytes >= bulk_after_bytes_ ? TrafficClass::kBulk : TrafficClass::kNormal;
+  return flow_bytes > bulk_after_bytes_ ? TrafficClass::kBulk : TrafficClass::kNormal;
 }
 
 FlowMeter::FlowMeter(uint32_t buckets_log2) : buckets_(std::size_t{1} << buckets_log2), bucket_mask_((1u << buckets_log2) - 1) {

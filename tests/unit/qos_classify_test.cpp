@@ -239,9 +239,6 @@ INSTANTIATE_TEST_SUITE_P(QosClassify, QosClassSelection, ::testing::ValuesIn(cla
                          [](const ::testing::TestParamInfo<ClassCase>& info) { return info.param.name; });
 
 TEST(QosClassRules, AFlowThatSentExactlyBulkAfterBytesIsNotBulkYet) {
-  GTEST_SKIP() << "bug: ClassRules::select makes a flow bulk when flow_bytes >= bulk_after_bytes, but "
-                  "README.md and config.h say a flow that has sent MORE than qos.bulk_after_bytes is bulk "
-                  "(traffic_class.h: \"flows past\"); one of the two should change";
   QosConfig qos;
   ClassRules rules(qos);
   const Bytes packet = udp_packet(40000, 5004, 1000);
