@@ -8,9 +8,13 @@
 #include <rte_eal.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
+#include <malloc.h>
+
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <iterator>
@@ -22,6 +26,19 @@ namespace fairgate::bench {
 // One lcore, no PCI, a file prefix of its own so benchmarks run beside the lab. Hugepages as
 // the gateway uses them when enough are free (else ordinary memory, and large tables then pay
 // TLB misses the gateway does not); EAL refuses --in-memory with --no-huge.
+// Bytes DPDK's heap on this socket has handed out.
+inline std::size_t heap_allocated() {
+  rte_malloc_socket_stats stats{};
+  rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &stats);
+  return stats.heap_allocsz_bytes;
+}
+
+// Bytes the C++ heap has handed out, including mmap()ed blocks.
+inline std::size_t cxx_heap_allocated() {
+  struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
 inline bool init_eal(const char* program, unsigned memory_mb) {
   std::string prefix = std::string(program) + std::to_string(getpid());
   std::string memory = std::to_string(memory_mb);

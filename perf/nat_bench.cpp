@@ -329,30 +329,18 @@ BENCHMARK(BM_NatNewSessions)->Arg(1)->Arg(kRemotes)->ArgName("remotes");
 
 // Memory ---------------------------------------------------------------------------------------
 
-std::size_t heap_allocated() {
-  rte_malloc_socket_stats stats{};
-  rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &stats);
-  return stats.heap_allocsz_bytes;
-}
-
-// Bytes the C++ heap has handed out (the table's vectors), including mmap()ed blocks.
-std::size_t cxx_heap_allocated() {
-  struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-}
-
 // Must run before anything else allocates from the rte_malloc heap, so the heap's growth is the
 // table's. (Resident memory says nothing here: hugepages are reserved before the table exists.)
 bool report_memory() {
   env();  // the mbuf pool and neighbour snapshot are not the table's
-  std::size_t heap0 = heap_allocated(), cxx0 = cxx_heap_allocated();
+  std::size_t heap0 = bench::heap_allocated(), cxx0 = bench::cxx_heap_allocated();
   auto table = new_table();
-  std::size_t heap1 = heap_allocated(), cxx1 = cxx_heap_allocated();
+  std::size_t heap1 = bench::heap_allocated(), cxx1 = bench::cxx_heap_allocated();
   if (!fill(*table, kCapacity, kRemotes) || table->size() != kCapacity) {
     std::fprintf(stderr, "nat_bench: could not fill the table to its capacity\n");
     return false;
   }
-  std::size_t heap2 = heap_allocated();
+  std::size_t heap2 = bench::heap_allocated();
   auto per = [](std::size_t bytes) { return static_cast<double>(bytes) / kCapacity; };
   std::printf("Memory of one SessionTable of capacity %u (%u sessions when full, %u mappings)\n", kCapacity,
               kCapacity, kCapacity / kRemotes);

@@ -94,18 +94,6 @@ PortNode port_node(uint32_t subscribers) {
   return node;
 }
 
-std::size_t heap_allocated() {
-  rte_malloc_socket_stats stats{};
-  rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &stats);
-  return stats.heap_allocsz_bytes;
-}
-
-// Bytes the C++ heap has handed out (SchedPort's pipe and profile tables), including mmap()ed
-// blocks.
-std::size_t cxx_heap_allocated() {
-  struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-}
 
 // Mostly web and streaming (normal) and downloads (bulk), some interactive, some P2P.
 TrafficClass traffic_class(uint64_t draw) {
@@ -133,7 +121,7 @@ void run_sched(benchmark::State& state, bool spread) {
                              .socket = static_cast<int>(rte_socket_id()),
                              .pipe_capacity = subscribers,
                              .aqm = QosConfig::Aqm::kPie};
-  std::size_t heap_before = heap_allocated(), cxx_before = cxx_heap_allocated();
+  std::size_t heap_before = bench::heap_allocated(), cxx_before = bench::cxx_heap_allocated();
   std::unique_ptr<SchedPort> port;
   try {
     port = std::make_unique<SchedPort>(node, options);
@@ -141,7 +129,7 @@ void run_sched(benchmark::State& state, bool spread) {
     state.SkipWithError(error.what());
     return;
   }
-  std::size_t port_bytes = heap_allocated() - heap_before + cxx_heap_allocated() - cxx_before;
+  std::size_t port_bytes = bench::heap_allocated() - heap_before + bench::cxx_heap_allocated() - cxx_before;
 
   uint64_t rng = 12345;
   auto tag = [&](rte_mbuf** packets, uint32_t count) {
