@@ -1,5 +1,6 @@
 #include "qos/sched_port.h"
 
+#include <rte_cycles.h>
 #include <rte_pie.h>
 #include <rte_red.h>
 
@@ -117,6 +118,7 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
                                " is beyond the capacity of " + std::to_string(pipes_per_subport_));
 
   uint64_t port_rate = std::max(node.rate_bps, kMinPortRateBps) / 8;
+  port_rate_bps_ = port_rate * 8;
   std::vector<rte_sched_subport_profile_params> initial{subport_params(1000)};
   std::string name = "sched_" + node.name + "_" + std::to_string(port_serial.fetch_add(1));
   rte_sched_port_params port_params{};
@@ -169,7 +171,46 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
 }
 
 SchedPort::~SchedPort() {
+  if (port_ == nullptr) return;
+  release_queued();
   if (port_ != nullptr) rte_sched_port_free(port_);
+}
+
+uint64_t SchedPort::queued_packets() {
+  uint64_t queued = 0;
+  for (TrafficClass tc : {TrafficClass::kInteractive, TrafficClass::kNormal, TrafficClass::kBulk, TrafficClass::kP2p}) {
+    for (uint32_t pipe = 0; pipe < pipe_profile_.size(); ++pipe)
+      if (pipe_profile_[pipe] >= 0) queued += read_class(kInternetSubport, pipe, tc).queued;
+    if (local_pipe_profile_ >= 0) queued += read_class(kLocalSubport, 0, tc).queued;
+  }
+  return queued;
+}
+
+void SchedPort::release_queued() {
+  // rte_sched_port_free frees the packets of every queue but a full one (its read and write
+  // indexes meet), so the queues are emptied here first, at the port's own pacing rate.
+  uint64_t queued = queued_packets();
+  if (queued == 0) return;
+  try {
+    set_subport_rate(kInternetSubport, port_rate_bps_);
+    set_subport_rate(kLocalSubport, port_rate_bps_);
+    PipeKey drain = pipe_key(port_rate_bps_, port_rate_bps_, port_rate_bps_);
+    auto local_profile = static_cast<int32_t>(pipe_profile(kLocalSubport, drain));
+    check_or_lost(rte_sched_pipe_config(port_, kLocalSubport, 0, local_profile), port_, "gateway pipe");
+    for (uint32_t pipe = 0; pipe < pipe_profile_.size(); ++pipe)
+      if (pipe_profile_[pipe] >= 0) set_pipe(pipe, drain);
+  } catch (const std::runtime_error&) {
+    if (port_ == nullptr) return;  // librte_sched freed the port and its packets
+    // Out of profiles: the queues drain at the rates they have.
+  }
+  constexpr uint64_t kDrainLimitMs = 2000;
+  const uint64_t deadline = rte_get_tsc_cycles() + rte_get_tsc_hz() * kDrainLimitMs / 1000;
+  rte_mbuf* packets[64];
+  while (queued > 0 && rte_get_tsc_cycles() < deadline) {
+    uint32_t released = dequeue(packets, 64);
+    rte_pktmbuf_free_bulk(packets, released);
+    queued -= std::min<uint64_t>(released, queued);
+  }
 }
 
 uint32_t SchedPort::subport_profile(uint64_t rate_bps) {

@@ -117,6 +117,9 @@ class SchedPort {
   };
   QueueReading read_class(uint32_t subport, uint32_t pipe, TrafficClass tc);
 
+  // Packets inside the scheduler now, summed over every configured pipe's queues.
+  uint64_t queued_packets();
+
   uint32_t pipe_capacity() const { return pipes_per_subport_; }
   bool pipe_configured(uint32_t pipe) const { return pipe < pipe_profile_.size() && pipe_profile_[pipe] >= 0; }
   uint64_t subport_rate_bps(uint32_t subport) const { return subport_rate_bps_[subport]; }
@@ -132,6 +135,8 @@ class SchedPort {
   // The credit period (ms) for a class of `rate_bytes_per_s`: kFramesPerTcPeriod full frames.
   uint64_t tc_period_ms(uint64_t rate_bytes_per_s) const;
   rte_sched_subport_profile_params subport_params(uint64_t rate_bytes_per_s) const;
+  // Frees every queued packet before the port goes (see the destructor).
+  void release_queued();
 
   rte_sched_port* port_ = nullptr;
   uint16_t mtu_;
@@ -142,6 +147,7 @@ class SchedPort {
   std::vector<int32_t> pipe_profile_;                            // internet pipe -> profile, -1 none
   int32_t local_pipe_profile_ = -1;
   uint64_t subport_rate_bps_[2] = {0, 0};
+  uint64_t port_rate_bps_ = 0;
 };
 
 }  // namespace fairgate
