@@ -5,6 +5,7 @@
 #include <hs/hs_compile.h>
 
 #include <array>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -244,8 +245,25 @@ std::unique_ptr<P2pDatabase> P2pDatabase::compile(const P2pSignatureSet& set) {
   std::vector<unsigned> flags(count), ids(count);
   std::vector<hs_expr_ext_t> ext(count);
   std::vector<const hs_expr_ext_t*> ext_pointers(count);
+  auto refuse = [&](std::size_t index, const std::string& message) {
+    const P2pSignature& s = set.signatures[index];
+    throw FieldError("signatures[" + std::to_string(index) + "].pattern",
+                     std::string(p2p_protocol_name(s.protocol)) + " signature \"" + s.name + "\" does not compile: " + message);
+  };
   for (std::size_t i = 0; i < count; ++i) {
     const P2pSignature& s = set.signatures[i];
+    if (s.anchored) {
+      // The pattern must stand alone: wrapped in \A(?:...), "a)|(b" would compile, and match
+      // anywhere.
+      hs_expr_info_t* info = nullptr;
+      hs_compile_error_t* error = nullptr;
+      if (hs_expression_info(s.pattern.c_str(), 0, &info, &error) != HS_SUCCESS) {
+        std::string message = error != nullptr && error->message != nullptr ? error->message : "unknown error";
+        hs_free_compile_error(error);
+        refuse(i, message);
+      }
+      std::free(info);  // allocated with Hyperscan's default allocator, malloc
+    }
     expressions[i] = expression(s);
     pointers[i] = expressions[i].c_str();
     // One match per pattern is all the inspector needs; it also lets Hyperscan stop tracking a
@@ -273,10 +291,7 @@ std::unique_ptr<P2pDatabase> P2pDatabase::compile(const P2pSignatureSet& set) {
     hs_free_compile_error(error);
     if (index < 0 || static_cast<std::size_t>(index) >= count)
       throw FieldError("signatures", "the set does not compile: " + message);
-    const P2pSignature& s = set.signatures[static_cast<std::size_t>(index)];
-    throw FieldError("signatures[" + std::to_string(index) + "].pattern",
-                     std::string(p2p_protocol_name(s.protocol)) + " signature \"" + s.name +
-                         "\" does not compile: " + message);
+    refuse(static_cast<std::size_t>(index), message);
   }
   return db;
 }

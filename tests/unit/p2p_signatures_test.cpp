@@ -179,6 +179,19 @@ TEST(P2pSignatures, AnInvalidPatternIsReportedWithItsProtocolAndHyperscansMessag
   }
 }
 
+TEST(P2pSignatures, AnAnchoredPatternMustStandAlone) {
+  // Wrapped as \A(?:a)|(b) it would compile, and "b" would match anywhere.
+  auto set = parse_p2p_signatures(R"({"signatures": [
+    {"name": "escape", "protocol": "ares", "transport": "tcp", "pattern": "a)|(b", "flags": ["anchored"], "comment": "c"}]})");
+  try {
+    P2pDatabase::compile(set);
+    FAIL() << "an unbalanced anchored pattern compiled";
+  } catch (const FieldError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("signatures[0].pattern: ares signature \"escape\" does not compile: ", 0), 0u)
+        << e.what();
+  }
+}
+
 TEST(P2pSignatures, AReloadThatFailsKeepsTheRunningDatabase) {
   const std::string good = R"({"signatures": [
     {"name": "lsd", "protocol": "bittorrent", "transport": "udp", "pattern": "BT-SEARCH ", "flags": ["anchored"], "comment": "BEP 14"}]})";
