@@ -79,24 +79,23 @@ void report(benchmark::State& state, uint64_t cycles, uint64_t packets, std::siz
   state.counters["Gbps_per_core"] = mpps * static_cast<double>(size) * 8 / 1e3;
 }
 
-// args: payload bytes, kind
-void BM_P2pFirstPacket(benchmark::State& state) {
-  auto size = static_cast<std::size_t>(state.range(0));
-  auto kind = static_cast<Kind>(state.range(1));
-  state.SetLabel(kKindNames[kind]);
-  auto pool = make_pool(kind, size);
-  P2pInspector inspector(database(), {});
-  std::array<P2pFlowState, kBurst> flows{};
+using Flows = std::array<P2pFlowState, kBurst>;
+
+// Times inspect() over bursts of kBurst payloads walked in order through `pool`, payload i of
+// a burst on flows[i], and reports the counters. `fresh_flows` zeroes the flows before every
+// burst (outside the timed region); `alternate` sends even flows' packets from the client and
+// odd flows' from the server, else all from the client. Returns the packets recognised.
+uint64_t timed_bursts(benchmark::State& state, P2pInspector& inspector, Flows& flows,
+                      const std::vector<std::vector<uint8_t>>& pool, std::size_t size, bool fresh_flows, bool alternate) {
   uint64_t cycles = 0, packets = 0, recognised = 0;
   std::size_t next = 0;
   for (auto _ : state) {
-    flows.fill(P2pFlowState{});
+    if (fresh_flows) flows.fill(P2pFlowState{});
     uint64_t start = rte_rdtsc_precise();
     for (int i = 0; i < kBurst; ++i) {
       const auto& payload = pool[(next + static_cast<std::size_t>(i)) % kPoolSize];
-      P2pProtocol verdict =
-          inspector.inspect(flows[static_cast<std::size_t>(i)], payload.data(), static_cast<uint32_t>(size), P2pTransport::kTcp, true);
-      recognised += verdict != P2pProtocol::kNone;
+      recognised += inspector.inspect(flows[static_cast<std::size_t>(i)], payload.data(), static_cast<uint32_t>(size),
+                                      P2pTransport::kTcp, !alternate || i % 2 == 0) != P2pProtocol::kNone;
     }
     cycles += rte_rdtsc_precise() - start;
     packets += kBurst;
@@ -104,6 +103,19 @@ void BM_P2pFirstPacket(benchmark::State& state) {
   }
   benchmark::DoNotOptimize(recognised);
   report(state, cycles, packets, size);
+  return recognised;
+}
+
+// args: payload bytes, kind
+void BM_P2pFirstPacket(benchmark::State& state) {
+  auto size = static_cast<std::size_t>(state.range(0));
+  auto kind = static_cast<Kind>(state.range(1));
+  state.SetLabel(kKindNames[kind]);
+  auto pool = make_pool(kind, size);
+  P2pInspector inspector(database(), {});
+  Flows flows{};
+  uint64_t recognised = timed_bursts(state, inspector, flows, pool, size, true, false);
+  uint64_t packets = static_cast<uint64_t>(state.iterations()) * kBurst;
   state.counters["recognised_share"] = packets ? static_cast<double>(recognised) / static_cast<double>(packets) : 0.0;
 }
 
@@ -113,23 +125,9 @@ void BM_P2pClassified(benchmark::State& state) {
   auto size = static_cast<std::size_t>(state.range(0));
   auto pool = make_pool(kRandom, size);
   P2pInspector inspector(database(), {});
-  std::array<P2pFlowState, kBurst> flows{};
+  Flows flows{};
   for (auto& flow : flows) P2pInspector::label(flow, P2pProtocol::kBitTorrent);
-  uint64_t cycles = 0, packets = 0, recognised = 0;
-  std::size_t next = 0;
-  for (auto _ : state) {
-    uint64_t start = rte_rdtsc_precise();
-    for (int i = 0; i < kBurst; ++i) {
-      const auto& payload = pool[(next + static_cast<std::size_t>(i)) % kPoolSize];
-      recognised += inspector.inspect(flows[static_cast<std::size_t>(i)], payload.data(), static_cast<uint32_t>(size),
-                                      P2pTransport::kTcp, true) != P2pProtocol::kNone;
-    }
-    cycles += rte_rdtsc_precise() - start;
-    packets += kBurst;
-    next = (next + kBurst) % kPoolSize;
-  }
-  benchmark::DoNotOptimize(recognised);
-  report(state, cycles, packets, size);
+  timed_bursts(state, inspector, flows, pool, size, false, false);
 }
 
 // Flows past their 8 packets each way without a verdict: inspection has ended.
@@ -137,24 +135,10 @@ void BM_P2pPastLimit(benchmark::State& state) {
   auto size = static_cast<std::size_t>(state.range(0));
   auto pool = make_pool(kRandom, size);
   P2pInspector inspector(database(), {});
-  std::array<P2pFlowState, kBurst> flows{};
+  Flows flows{};
   for (auto& flow : flows)
     for (int i = 0; i < 16; ++i) inspector.inspect(flow, pool[0].data(), static_cast<uint32_t>(size), P2pTransport::kTcp, i % 2 == 0);
-  uint64_t cycles = 0, packets = 0, recognised = 0;
-  std::size_t next = 0;
-  for (auto _ : state) {
-    uint64_t start = rte_rdtsc_precise();
-    for (int i = 0; i < kBurst; ++i) {
-      const auto& payload = pool[(next + static_cast<std::size_t>(i)) % kPoolSize];
-      recognised += inspector.inspect(flows[static_cast<std::size_t>(i)], payload.data(), static_cast<uint32_t>(size),
-                                      P2pTransport::kTcp, i % 2 == 0) != P2pProtocol::kNone;
-    }
-    cycles += rte_rdtsc_precise() - start;
-    packets += kBurst;
-    next = (next + kBurst) % kPoolSize;
-  }
-  benchmark::DoNotOptimize(recognised);
-  report(state, cycles, packets, size);
+  timed_bursts(state, inspector, flows, pool, size, false, true);
 }
 
 BENCHMARK(BM_P2pFirstPacket)
