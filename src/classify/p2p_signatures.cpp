@@ -6,9 +6,7 @@
 
 #include <array>
 #include <cstdlib>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 namespace fairgate {
@@ -33,6 +31,12 @@ constexpr std::array<std::string_view, kP2pProtocolCount> kDisplay = {
 #undef FAIRGATE_DISPLAY
 };
 
+// A protocol's entry in one of the tables above; "none" for a value outside the enum.
+std::string_view table_entry(const std::array<std::string_view, kP2pProtocolCount>& table, P2pProtocol protocol) {
+  auto i = static_cast<std::size_t>(protocol);
+  return i < kP2pProtocolCount ? table[i] : "none";
+}
+
 std::string protocol_list() {
   std::string list;
   for (std::size_t i = 1; i < kP2pProtocolCount; ++i) list += (i > 1 ? ", " : "") + std::string(kNames[i]);
@@ -47,26 +51,21 @@ P2pProtocol parse_protocol(const JsonField& field) {
 }
 
 P2pTransport parse_transport(const JsonField& field) {
-  std::string text = field.raw().is_string() ? field.string() : "";
-  if (text == "tcp") return P2pTransport::kTcp;
-  if (text == "udp") return P2pTransport::kUdp;
-  field.fail("must be \"tcp\" or \"udp\"");
+  return field.one_of<P2pTransport>({{"tcp", P2pTransport::kTcp}, {"udp", P2pTransport::kUdp}},
+                                    "must be \"tcp\" or \"udp\"");
 }
 
 P2pDirection parse_direction(const JsonField& field) {
-  std::string text = field.raw().is_string() ? field.string() : "";
-  if (text == "any") return P2pDirection::kAny;
-  if (text == "client") return P2pDirection::kClient;
-  if (text == "server") return P2pDirection::kServer;
-  field.fail("must be \"any\", \"client\" (the flow's initiator) or \"server\"");
+  return field.one_of<P2pDirection>(
+      {{"any", P2pDirection::kAny}, {"client", P2pDirection::kClient}, {"server", P2pDirection::kServer}},
+      "must be \"any\", \"client\" (the flow's initiator) or \"server\"");
 }
 
 P2pConfirm parse_confirm(const JsonField& field) {
-  std::string text = field.raw().is_string() ? field.string() : "";
-  if (text == "none") return P2pConfirm::kNone;
-  if (text == "other_direction") return P2pConfirm::kOtherDirection;
-  if (text == "another_packet") return P2pConfirm::kAnotherPacket;
-  field.fail("must be \"none\", \"other_direction\" or \"another_packet\"");
+  return field.one_of<P2pConfirm>({{"none", P2pConfirm::kNone},
+                                   {"other_direction", P2pConfirm::kOtherDirection},
+                                   {"another_packet", P2pConfirm::kAnotherPacket}},
+                                  "must be \"none\", \"other_direction\" or \"another_packet\"");
 }
 
 void parse_flags(const JsonField& field, P2pSignature& signature) {
@@ -93,9 +92,7 @@ P2pLengthCheck parse_length(const JsonField& field) {
   if (bytes == 3) size.fail("must be 1, 2 or 4 bytes");
   check.size = static_cast<uint8_t>(bytes);
   if (auto order = field.find("order")) {
-    std::string text = order->raw().is_string() ? order->string() : "";
-    if (text != "little" && text != "big") order->fail("must be \"little\" or \"big\"");
-    check.little_endian = text == "little";
+    check.little_endian = order->one_of<bool>({{"little", true}, {"big", false}}, "must be \"little\" or \"big\"");
   } else if (check.size > 1) {
     field.at("order");  // required for a field of several bytes: fails naming it
   }
@@ -107,10 +104,8 @@ P2pLengthCheck parse_length(const JsonField& field) {
     check.add = static_cast<int32_t>(value);
   }
   if (auto compare = field.find("compare")) {
-    std::string text = compare->raw().is_string() ? compare->string() : "";
-    if (text != "equal" && text != "at_most")
-      compare->fail("must be \"equal\" (the message is the whole payload) or \"at_most\" (it fits in it)");
-    check.equal = text == "equal";
+    check.equal = compare->one_of<bool>({{"equal", true}, {"at_most", false}},
+                                        "must be \"equal\" (the message is the whole payload) or \"at_most\" (it fits in it)");
   }
   return check;
 }
@@ -150,18 +145,9 @@ std::string expression(const P2pSignature& signature) {
 
 }  // namespace
 
-std::string_view p2p_protocol_name(P2pProtocol protocol) {
-  auto i = static_cast<std::size_t>(protocol);
-  return i < kP2pProtocolCount ? kNames[i] : "none";
-}
-std::string_view p2p_protocol_option(P2pProtocol protocol) {
-  auto i = static_cast<std::size_t>(protocol);
-  return i < kP2pProtocolCount ? kOptions[i] : "none";
-}
-std::string_view p2p_protocol_display(P2pProtocol protocol) {
-  auto i = static_cast<std::size_t>(protocol);
-  return i < kP2pProtocolCount ? kDisplay[i] : "none";
-}
+std::string_view p2p_protocol_name(P2pProtocol protocol) { return table_entry(kNames, protocol); }
+std::string_view p2p_protocol_option(P2pProtocol protocol) { return table_entry(kOptions, protocol); }
+std::string_view p2p_protocol_display(P2pProtocol protocol) { return table_entry(kDisplay, protocol); }
 
 std::optional<P2pProtocol> p2p_protocol_from_name(std::string_view name) {
   for (std::size_t i = 1; i < kP2pProtocolCount; ++i)
@@ -204,12 +190,7 @@ std::string format_p2p_protocols(P2pProtocolMask mask) {
 }
 
 P2pSignatureSet parse_p2p_signatures(std::string_view json_text) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& error) {
-    throw FieldError("signatures file", std::string("not valid JSON: ") + error.what());
-  }
+  nlohmann::json document = parse_json_document(json_text, "signatures file");
   JsonField root(document, "");
   if (!document.is_object()) throw FieldError("signatures file", std::string("must be a JSON object, not ") + document.type_name());
   root.reject_unknown({"comment", "signatures"});
@@ -229,11 +210,7 @@ P2pSignatureSet parse_p2p_signatures(std::string_view json_text) {
 }
 
 P2pSignatureSet load_p2p_signatures(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  if (!file) throw FieldError("signatures file", "cannot read " + path.string());
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_p2p_signatures(text.str());
+  return parse_p2p_signatures(read_text_file(path, "signatures file"));
 }
 
 std::unique_ptr<P2pDatabase> P2pDatabase::compile(const P2pSignatureSet& set) {
@@ -303,9 +280,9 @@ std::size_t P2pDatabase::bytes() const {
   return hs_database_size(database_, &size) == HS_SUCCESS ? size : 0;
 }
 
-bool P2pSignatureLoader::reload(std::string_view json_text, std::string& error) {
+bool P2pSignatureLoader::install(const std::function<P2pSignatureSet()>& parse, std::string& error) {
   try {
-    std::shared_ptr<const P2pDatabase> next = P2pDatabase::compile(parse_p2p_signatures(json_text));
+    std::shared_ptr<const P2pDatabase> next = P2pDatabase::compile(parse());
     current_ = std::move(next);
     ++generation_;
     return true;
@@ -315,15 +292,12 @@ bool P2pSignatureLoader::reload(std::string_view json_text, std::string& error) 
   }
 }
 
+bool P2pSignatureLoader::reload(std::string_view json_text, std::string& error) {
+  return install([json_text] { return parse_p2p_signatures(json_text); }, error);
+}
+
 bool P2pSignatureLoader::reload_file(const std::filesystem::path& path, std::string& error) {
-  std::ifstream file(path);
-  if (!file) {
-    error = "signatures file: cannot read " + path.string();
-    return false;
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  return reload(text.str(), error);
+  return install([&path] { return load_p2p_signatures(path); }, error);
 }
 
 }  // namespace fairgate

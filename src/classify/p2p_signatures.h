@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -163,6 +164,8 @@ class P2pSignatureLoader {
   uint64_t generation() const { return generation_; }
 
  private:
+  // Compiles what `parse` returns and makes it current; a FieldError from either step is the error.
+  bool install(const std::function<P2pSignatureSet()>& parse, std::string& error);
   std::shared_ptr<const P2pDatabase> current_;
   uint64_t generation_ = 0;
 };

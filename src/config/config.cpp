@@ -4,9 +4,7 @@
 #include "config/qos_parse.h"
 
 #include <cstdlib>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace fairgate {
 namespace {
@@ -300,12 +298,7 @@ int Config::first_port(PortRole role) const {
 }
 
 Config parse_config(std::string_view json_text, unsigned workers_override) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& error) {
-    throw FieldError("config", std::string("not valid JSON: ") + error.what());
-  }
+  nlohmann::json document = parse_json_document(json_text, "config");
   // The root's path is empty (fields are "ports[0].name"), so name the document here.
   if (!document.is_object())
     throw FieldError("config", std::string("must be a JSON object, not ") + document.type_name());
@@ -394,11 +387,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
 }
 
 Config load_config(const std::filesystem::path& path, unsigned workers_override) {
-  std::ifstream file(path);
-  if (!file) throw FieldError("--config", "cannot read " + path.string());
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_config(text.str(), workers_override);
+  return parse_config(read_text_file(path, "--config"), workers_override);
 }
 
 }  // namespace fairgate

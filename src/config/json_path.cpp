@@ -1,6 +1,8 @@
 #include "config/json_path.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 namespace fairgate {
 namespace {
@@ -62,6 +64,22 @@ void JsonField::reject_unknown(std::initializer_list<std::string_view> known) co
     if (std::find(known.begin(), known.end(), key) == known.end())
       throw FieldError(join(path_, key), "unknown field");
   }
+}
+
+nlohmann::json parse_json_document(std::string_view text, const std::string& what) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& error) {
+    throw FieldError(what, std::string("not valid JSON: ") + error.what());
+  }
+}
+
+std::string read_text_file(const std::filesystem::path& path, const std::string& what) {
+  std::ifstream file(path);
+  if (!file) throw FieldError(what, "cannot read " + path.string());
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
 }
 
 }  // namespace fairgate

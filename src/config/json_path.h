@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace fairgate {
 
@@ -42,6 +44,15 @@ class JsonField {
   std::string string() const;
   bool boolean() const;
   uint64_t unsigned_in(uint64_t min, uint64_t max) const;
+  // The value paired with the field's string in `choices`; any other string or type fails
+  // with `reason` (which should list the choices).
+  template <typename T>
+  T one_of(std::initializer_list<std::pair<std::string_view, T>> choices, const std::string& reason) const {
+    if (value_->is_string())
+      for (const auto& [name, value] : choices)
+        if (value_->get_ref<const std::string&>() == name) return value;
+    fail(reason);
+  }
 
   // Fails on members other than `known`: a misspelt option must not be silently ignored.
   void reject_unknown(std::initializer_list<std::string_view> known) const;
@@ -52,5 +63,10 @@ class JsonField {
   const nlohmann::json* value_;
   std::string path_;
 };
+
+// A whole JSON document; text that does not parse is a FieldError naming `what` ("config").
+nlohmann::json parse_json_document(std::string_view text, const std::string& what);
+// A file's whole text; a file that cannot be read is a FieldError naming `what`.
+std::string read_text_file(const std::filesystem::path& path, const std::string& what);
 
 }  // namespace fairgate

@@ -4,8 +4,6 @@
 #include "pipeline/stage_registry.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 namespace fairgate {
 namespace {
@@ -26,12 +24,7 @@ std::vector<std::string> parse_stage_list(const JsonField& field) {
 }  // namespace
 
 PipelineSpec parse_pipeline_spec(std::string_view json_text) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& error) {
-    throw FieldError("pipeline", std::string("not valid JSON: ") + error.what());
-  }
+  nlohmann::json document = parse_json_document(json_text, "pipeline");
   JsonField root(document, "pipeline");
   root.reject_unknown({"name", "description", "from_lan", "from_wan"});
   PipelineSpec spec;
@@ -63,11 +56,7 @@ void check_pipeline_fits(const PipelineSpec& pipeline, const Config& config) {
 }
 
 PipelineSpec load_pipeline_spec(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  if (!file) throw FieldError("pipeline", "cannot read " + path.string());
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_pipeline_spec(text.str());
+  return parse_pipeline_spec(read_text_file(path, "pipeline"));
 }
 
 }  // namespace fairgate
