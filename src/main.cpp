@@ -87,6 +87,12 @@ int main(int argc, char** argv) {
     auto config_dir = std::filesystem::absolute(config_path).parent_path();
     pipeline = fairgate::load_pipeline_spec(fairgate::resolve_pipeline_path(config.pipeline, config_dir, pipelines_dir));
     fairgate::check_pipeline_fits(pipeline, config);
+    if (config.p2p.enabled) {
+      // Compiled here so that --check reports a bad signature file; the gateway loads it again.
+      std::filesystem::path signatures;
+      fairgate::load_configured_signatures(config.p2p, config_dir, &signatures);
+      config.p2p.signatures = signatures.string();
+    }
   } catch (const fairgate::FieldError& error) {
     std::fprintf(stderr, "fairgate: configuration error: %s\n", error.what());
     return 2;

@@ -83,7 +83,18 @@ void Gateway::start() {
                                                     static_cast<int>(rte_socket_id()));
     qos_dataplane_->map().set_qsbr(qsbr_);
   }
-  WorkerDeps deps{config_, ports_, pipeline_, neighbors_, qsbr_, &handoff_rings_, &port_forwards_, qos_dataplane_.get()};
+  P2pSignatureLoader signatures;
+  std::filesystem::path signatures_path;
+  if (config_.p2p.enabled) {
+    // Relative paths were resolved against the configuration's directory when it was loaded.
+    signatures = load_configured_signatures(config_.p2p, std::filesystem::current_path(), &signatures_path);
+    p2p_dataplane_ = std::make_unique<P2pDataplane>(config_.p2p, static_cast<uint16_t>(worker_count),
+                                                    config_.qos.enabled() ? config_.qos.max_subscribers : 0,
+                                                    signatures.current());
+    p2p_dataplane_->set_qsbr(qsbr_);
+  }
+  WorkerDeps deps{config_,         ports_,           pipeline_,           neighbors_, qsbr_, &handoff_rings_,
+                  &port_forwards_, qos_dataplane_.get(), p2p_dataplane_.get()};
   for (uint16_t w = 0; w < worker_count; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, config_.workers[w], deps));
     handoff_rings_.push_back(workers_.back()->handoff_ring());
@@ -92,6 +103,13 @@ void Gateway::start() {
     qos_ = std::make_unique<QosControl>(config_, *qos_dataplane_, [this](uint16_t owner, const std::function<void()>& work) {
       return workers_[owner]->run_job(work, kJobTimeoutMs, workers_running_);
     });
+  }
+  if (p2p_dataplane_) {
+    p2p_ = std::make_unique<P2pControl>(*p2p_dataplane_, std::move(signatures), signatures_path);
+    if (qos_) {
+      p2p_->follow(qos_->subscribers());
+      qos_->on_change([this](const std::vector<LiveSubscriber>& subscribers) { p2p_->follow(subscribers); });
+    }
   }
   sink_.set_workers(&workers_);
   local_ = std::make_unique<LocalHandler>(ports_, config_.neighbors, pool_, sink_, neighbors_);
@@ -191,6 +209,7 @@ void Gateway::run(int signal_fd) {
       local_->tick(now);
       port_forwards_.reclaim();
       if (qos_) qos_->tick(now);
+      if (p2p_dataplane_) p2p_dataplane_->reclaim();
       last_tick = now;
     }
   }
@@ -207,8 +226,10 @@ uint32_t Gateway::stop() {
   // Packets still in the rings or waiting for ARP go back to the pool, counted as shutdown drops.
   if (local_) local_->release_all();
   local_.reset();
+  p2p_.reset();
   qos_.reset();
   workers_.clear();
+  p2p_dataplane_.reset();
   qos_dataplane_.reset();  // packets still queued in the schedulers go back to the pool
   if (ports_open_) {
     close_ports(ports_);

@@ -2,6 +2,8 @@
 // management thread's loop (control socket, punted packets, neighbour timers, signals).
 #pragma once
 
+#include "classify/p2p_control.h"
+#include "classify/p2p_dataplane.h"
 #include "config/config.h"
 #include "control/command_registry.h"
 #include "control/control_server.h"
@@ -77,6 +79,8 @@ class Gateway {
   // Fair sharing; null when nothing is shaped. Management thread only.
   QosControl* qos() { return qos_.get(); }
   const QosDataplane* qos_dataplane() const { return qos_dataplane_.get(); }
+  // P2P recognition; null when the configuration has no p2p section. Management thread only.
+  P2pControl* p2p() { return p2p_.get(); }
   rte_mempool* pool() const { return pool_; }
   double uptime_s() const;
   uint64_t now_ms() const;
@@ -94,8 +98,10 @@ class Gateway {
   RcuPublished<PortForwardTable> port_forwards_;
   WorkerRingSink sink_;
   std::unique_ptr<QosDataplane> qos_dataplane_;  // before the workers: they point into it
+  std::unique_ptr<P2pDataplane> p2p_dataplane_;  // likewise
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<QosControl> qos_;
+  std::unique_ptr<P2pControl> p2p_;
   std::unique_ptr<LocalHandler> local_;
   CommandRegistry commands_;
   std::unique_ptr<ControlServer> control_;
@@ -109,5 +115,6 @@ class Gateway {
 
 void register_commands(CommandRegistry& commands, Gateway& gateway);
 void register_qos_commands(CommandRegistry& commands, Gateway& gateway);
+void register_p2p_commands(CommandRegistry& commands, Gateway& gateway);
 
 }  // namespace fairgate

@@ -17,6 +17,9 @@ namespace fairgate {
 struct P2pFlowState {
   static constexpr uint8_t kDone = 1;       // verdict given, or both directions past N packets
   static constexpr uint8_t kFromCache = 2;  // verdict from the peer cache, not from the payload
+  // Kept by the gateway's P2P stage, not the inspector:
+  static constexpr uint8_t kPeerLooked = 4;  // the peer cache was asked about the flow
+  static constexpr uint8_t kBlocked = 8;     // recognised under a drop policy: dropped while it holds
 
   uint8_t inspected[2] = {0, 0};               // payload packets scanned: [0] from the client, [1] from the server
   P2pProtocol protocol = P2pProtocol::kNone;   // the verdict

@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include "config/json_path.h"
+#include "config/p2p_parse.h"
 #include "config/qos_parse.h"
 
 #include <cstdlib>
@@ -304,7 +305,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
     throw FieldError("config", std::string("must be a JSON object, not ") + document.type_name());
   JsonField root(document, "");
   root.reject_unknown(
-      {"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "qos", "subscribers", "control"});
+      {"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "qos", "subscribers", "p2p", "control"});
   Config config;
   if (auto name = root.find("name")) config.name = name->string();
   if (auto pipeline = root.find("pipeline")) {
@@ -375,6 +376,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
   if (auto qos = root.find("qos")) config.qos = parse_qos(*qos);
   if (auto subscribers = root.find("subscribers")) config.subscribers = parse_subscribers(*subscribers, config.lan_prefixes());
   check_qos(root, config);
+  if (auto p2p = root.find("p2p")) config.p2p = parse_p2p(*p2p);
   if (auto control = root.find("control")) {
     control->reject_unknown({"socket"});
     if (auto f = control->find("socket")) {

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,11 +125,42 @@ struct PlanRates {
 // The subscriber of LAN hosts no configured or automatic subscriber covers.
 inline constexpr const char* kUnknownSubscriber = "unknown";
 
+// What happens to a subscriber's peer-to-peer flows once they are recognised (FairNAT's IPP2P
+// settings).
+struct P2pPolicy {
+  enum class Action : uint8_t {
+    kAllow,  // in the subscriber's P2P class, below everything else (the default)
+    kCap,    // also no more than cap_down_bps / cap_up_bps of P2P for the subscriber
+    kDrop,   // new P2P flows are dropped (IPP2P_DROP_ALL)
+  };
+  Action action = Action::kAllow;
+  uint64_t cap_down_bps = 0, cap_up_bps = 0;  // kCap: bits/s of P2P per subscriber and direction
+  // kDrop: flows recognised before the policy became drop are dropped too (IPP2P_DROP_MARKED);
+  // otherwise they finish in the P2P class.
+  bool drop_marked = false;
+
+  bool operator==(const P2pPolicy&) const = default;
+};
+std::string_view p2p_action_name(P2pPolicy::Action action);
+
+// P2P recognition (FairNAT's IPP2P_* settings); on when the "p2p" section exists.
+struct P2pConfig {
+  bool enabled = false;
+  std::string signatures = "p2p_signatures.json";  // relative to the configuration file's directory
+  uint16_t protocols = 0xffff;          // P2pProtocolMask of the protocols recognised, all bits: every one (IPP2P_OPTIONS)
+  bool udp = true;                      // inspect UDP flows too (IPP2P_UDP)
+  uint8_t packets_per_direction = 8;    // payload packets scanned from each side of a flow
+  uint32_t peer_cache_peers = 16384;    // remote peers remembered, per worker
+  uint32_t peer_cache_lifetime_s = 1800;  // a remembered peer is forgotten this long after it was last seen
+  P2pPolicy policy;                     // for subscribers without their own
+};
+
 // One subscriber: one or more addresses or prefixes on the LAN (FairNAT's "7:9:12" user).
 struct SubscriberConfig {
   std::string name;
   std::vector<Ipv4Prefix> addresses;  // host addresses are /32 prefixes
   PlanRates down, up;
+  std::optional<P2pPolicy> p2p;       // its own P2P policy; none: p2p.policy
 };
 
 // Fair sharing (FairNAT's QOS_DOWN, QOS_UP and their settings).
@@ -176,6 +209,7 @@ struct Config {
   NatConfig nat;
   QosConfig qos;
   std::vector<SubscriberConfig> subscribers;
+  P2pConfig p2p;
   ControlConfig control;
 
   // Index of the first port with this role, or -1.
@@ -196,6 +230,11 @@ PlanRates parse_plan(const JsonField& field);
 // Parses one subscriber object (also used by the subscriber-add command); its addresses must lie
 // in `lan_prefixes`.
 SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes);
+
+// A P2P policy object: {"action": "allow" | "cap" | "drop", "down": RATE, "up": RATE,
+// "drop_marked": BOOL}; a cap needs at least one of down and up (also used by p2p-policy).
+P2pPolicy parse_p2p_policy(const JsonField& field);
+nlohmann::ordered_json p2p_policy_json(const P2pPolicy& policy);
 
 // Parses and validates; throws FieldError naming the first bad field.
 // `workers_override` > 0 replaces dataplane.workers (the --workers flag).

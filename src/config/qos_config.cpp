@@ -172,8 +172,9 @@ QosConfig parse_qos(const JsonField& field) {
 }
 
 SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4Prefix>& lan_prefixes) {
-  field.reject_unknown({"name", "addresses", "down", "up"});
+  field.reject_unknown({"name", "addresses", "down", "up", "p2p"});
   SubscriberConfig subscriber;
+  if (auto p2p = field.find("p2p")) subscriber.p2p = parse_p2p_policy(*p2p);
   auto name = field.at("name");
   subscriber.name = name.string();
   if (subscriber.name.empty() || subscriber.name.size() > 32 ||

@@ -17,6 +17,11 @@ struct PacketMeta {
   uint8_t punt_reason;   // PuntReason, valid when the verdict is kPunt
   uint8_t handoff_worker;  // owning worker, valid when the verdict is kHandoff
   uint32_t next_hop;     // IPv4 next hop on egress_port, host byte order
+  // Set by the nat stage: the packet's session in this worker's SessionTable, kNoNatSession
+  // when it has none (no NAT, or the pipeline has no nat stage), and whether it travels in
+  // the session's reply direction.
+  uint32_t nat_session;
+  uint8_t nat_reply;
   // Set by the classify stage: the LAN host the packet is from or to (host byte order), the
   // hash of its flow, and its TrafficClass inside the subscriber's pipe.
   uint32_t lan_host;
@@ -26,6 +31,8 @@ struct PacketMeta {
   // the shaped link (SchedPort::wire_bytes); restored when the scheduler releases it.
   uint32_t frame_len;
 };
+
+inline constexpr uint32_t kNoNatSession = UINT32_MAX;
 
 inline constexpr uint16_t kMbufPrivSize =
     static_cast<uint16_t>(RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN));

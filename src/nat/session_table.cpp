@@ -57,6 +57,7 @@ SessionTable::SessionTable(const NatConfig& config, uint32_t capacity, uint16_t 
   rte_malloc_get_socket_stats(static_cast<int>(socket), &before);
   sessions_ = DpdkArray<Session>("nat_sessions", capacity, static_cast<int>(socket));
   for (uint32_t i = capacity; i-- > 0;) free_sessions_.push(sessions_, i);
+  p2p_ = DpdkArray<P2pFlowState>("nat_p2p", capacity, static_cast<int>(socket));
   mappings_ = DpdkArray<Mapping>("nat_mappings", capacity, static_cast<int>(socket));
   for (uint32_t i = capacity; i-- > 0;) free_mappings_.push(mappings_, i);
   flows_ = std::make_unique<FlowIndex>(capacity * 2, static_cast<int>(socket));
@@ -194,6 +195,7 @@ uint32_t SessionTable::finish(uint32_t index, const FlowKey& original, const Flo
   s.kind = kind;
   s.wan = wan;
   s.last_seen_s = now_s;
+  p2p_[index] = P2pFlowState{};
   bool icmp = original.proto == kIcmp;
   FlowKey reply_in = translated.reversed(), reply_out = original.reversed();
   s.l3_delta[0] = flow_checksum_delta(original, translated, true, false);
@@ -426,7 +428,8 @@ void SessionTable::list(uint32_t subscriber, uint8_t proto, uint16_t port, uint3
                     {"state", state},
                     {"idle_s", now_s - s.last_seen_s},
                     {"bytes_out", s.kind == kForward ? s.bytes_reply : s.bytes_original},
-                    {"bytes_in", s.kind == kForward ? s.bytes_original : s.bytes_reply}});
+                    {"bytes_in", s.kind == kForward ? s.bytes_original : s.bytes_reply},
+                    {"p2p", p2p_protocol_name(p2p_[i].protocol)}});
   }
 }
 

@@ -8,6 +8,7 @@
 // by all sessions of that inside endpoint, so every destination sees the same external port.
 #pragma once
 
+#include "classify/p2p_inspector.h"
 #include "config/config.h"
 #include "core/dpdk_array.h"
 #include "nat/flow_index.h"
@@ -112,6 +113,10 @@ class SessionTable {
   void clear();
 
   const Session& session(uint32_t index) const { return sessions_[index]; }
+  // The session's P2P inspection state and verdict (CONNMARK's job), zero when it is created.
+  // Kept beside the sessions, not in them: the record is one cache line and full.
+  P2pFlowState& p2p(uint32_t index) { return p2p_[index]; }
+  const P2pFlowState& p2p(uint32_t index) const { return p2p_[index]; }
   uint32_t size() const { return size_; }
   uint32_t capacity() const { return capacity_; }
   uint32_t timeout_of(const Session& s) const;
@@ -186,6 +191,7 @@ class SessionTable {
   // In DPDK memory: hugepages spare the fast path a TLB miss per session record.
   DpdkArray<Session> sessions_;
   FreeList<Session, &Session::last_seen_s> free_sessions_;
+  DpdkArray<P2pFlowState> p2p_;  // by session index
   DpdkArray<Mapping> mappings_;
   FreeList<Mapping, &Mapping::sessions> free_mappings_;
   // External port -> mapping index + 1 (0 = free, kReserved = port forward), per protocol

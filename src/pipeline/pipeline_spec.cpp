@@ -45,6 +45,16 @@ std::filesystem::path resolve_pipeline_path(const std::string& reference, const 
 }
 
 void check_pipeline_fits(const PipelineSpec& pipeline, const Config& config) {
+  if (config.p2p.enabled)
+    for (const auto* stages : {&pipeline.from_lan, &pipeline.from_wan}) {
+      auto nat = std::find(stages->begin(), stages->end(), "nat");
+      auto classify = std::find(stages->begin(), stages->end(), "classify");
+      auto p2p = std::find(stages->begin(), stages->end(), "p2p");
+      // The verdict lives on the NAT session, and the P2P class must not be overwritten.
+      if (nat == stages->end() || p2p == stages->end() || p2p < nat || (classify != stages->end() && p2p < classify))
+        throw FieldError("p2p", "P2P recognition needs the p2p stage after nat and classify in pipeline \"" +
+                                    pipeline.name + "\" (the \"gateway\" pipeline has it)");
+    }
   if (!config.qos.enabled()) return;
   for (const auto* stages : {&pipeline.from_lan, &pipeline.from_wan}) {
     auto classify = std::find(stages->begin(), stages->end(), "classify");

@@ -49,4 +49,16 @@ class Stage {
   virtual void process(Burst& burst) = 0;
 };
 
+// A stage whose feature the configuration leaves off (p2p without a "p2p" section): it passes
+// every packet on, so one pipeline definition serves configurations with and without it.
+class SwitchedOffStage final : public Stage {
+ public:
+  explicit SwitchedOffStage(std::string_view name) : name_(name) {}
+  std::string_view name() const override { return name_; }
+  void process(Burst&) override {}
+
+ private:
+  std::string_view name_;
+};
+
 }  // namespace fairgate

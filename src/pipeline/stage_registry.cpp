@@ -3,6 +3,7 @@
 #include "stages/guard/guard_stage.h"
 #include "stages/l3/l3_stage.h"
 #include "stages/nat/nat_stage.h"
+#include "stages/p2p/p2p_stage.h"
 #include "stages/parse/parse_stage.h"
 #include "stages/qos/classify_stage.h"
 #include "stages/qos/sched_stage.h"
@@ -30,6 +31,10 @@ const StageFactory kStages[] = {
      }},
     {"classify", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<ClassifyStage>(env.ports, env.config.qos);
+     }},
+    {"p2p", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       if (env.p2p == nullptr || env.nat == nullptr) return std::make_unique<SwitchedOffStage>("p2p");
+       return std::make_unique<P2pStage>(env.ports, *env.p2p, *env.nat, env.qos, env.counters, env.worker_index);
      }},
     {"sched", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<SchedStage>(env.ports, env.qos, env.counters);

@@ -18,6 +18,7 @@
 namespace fairgate {
 
 class QosDataplane;
+class P2pDataplane;
 
 struct StageEnv {
   const Config& config;
@@ -30,6 +31,7 @@ struct StageEnv {
   SessionTable* nat;          // the worker's NAT sessions, null when the pipeline has no nat stage
   const RcuPublished<PortForwardTable>* port_forwards;  // null: the configuration's
   QosDataplane* qos = nullptr;  // the shaped ports' schedulers; null when nothing is shaped
+  P2pDataplane* p2p = nullptr;  // P2P recognition; null when it is off
 };
 
 bool stage_registered(std::string_view name);

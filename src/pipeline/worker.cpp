@@ -70,7 +70,8 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
           }
   }
   StageEnv env{deps.config,   deps.ports, deps.neighbors, counters_,          tx_,
-               index,         workers,    nat_.get(),     deps.port_forwards, deps.qos};
+               index,         workers,    nat_.get(),     deps.port_forwards, deps.qos,
+               deps.p2p};
   if (deps.qos != nullptr)
     for (const auto& scheduler : deps.qos->schedulers())
       if (scheduler->owner == index) schedulers_.push_back(scheduler.get());

@@ -9,6 +9,7 @@
 #include "pipeline/worker_state.h"
 #include "nat/port_forwards.h"
 #include "nat/session_table.h"
+#include "classify/p2p_dataplane.h"
 #include "qos/qos_dataplane.h"
 
 #include <rte_rcu_qsbr.h>
@@ -36,6 +37,8 @@ struct WorkerDeps {
   const RcuPublished<PortForwardTable>* port_forwards = nullptr;
   // The shaped ports' schedulers; null when nothing is shaped. This worker runs those it owns.
   QosDataplane* qos = nullptr;
+  // P2P recognition's shared state; null when the configuration has no p2p section.
+  P2pDataplane* p2p = nullptr;
 };
 
 // Work the management thread asks a worker to do on its own thread, between bursts, on state

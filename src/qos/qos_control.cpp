@@ -42,6 +42,7 @@ void QosControl::publish_map() {
   for (const auto& s : subscribers_)
     for (const auto& prefix : s.plan.addresses) entries.push_back({prefix, s.pipe});
   dataplane_.map().publish(std::make_unique<SubscriberMap>(entries));
+  if (listener_) listener_(subscribers_);
 }
 
 std::optional<uint32_t> QosControl::free_pipe(const std::vector<LiveSubscriber>& subscribers) const {

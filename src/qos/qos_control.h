@@ -55,6 +55,8 @@ class QosControl {
   std::map<std::pair<std::size_t, uint32_t>, ClassQueues> read_queues();
 
   const LiveSubscriber* find(const std::string& name) const;
+  // Called after every change of the subscribers has been published (P2P policies follow them).
+  void on_change(std::function<void(const std::vector<LiveSubscriber>&)> listener) { listener_ = std::move(listener); }
   uint64_t automatic_created() const { return automatic_created_; }
   uint64_t automatic_expired() const { return automatic_expired_; }
   uint64_t unknown_without_pipe() const { return unknown_without_pipe_; }
@@ -78,6 +80,7 @@ class QosControl {
   const Config& config_;
   QosDataplane& dataplane_;
   RunOnWorker run_on_worker_;
+  std::function<void(const std::vector<LiveSubscriber>&)> listener_;
   std::vector<LiveSubscriber> subscribers_;
   LinkRates links_;
   // Rates: the byte counters at the last sample and the rates they gave, by scheduler and pipe.

@@ -338,6 +338,9 @@ void NatStage::translate(Burst& burst, uint16_t i, uint32_t index, bool reply, u
   auto* ip = rte_pktmbuf_mtod_offset(mbuf, rte_ipv4_hdr*, packet_meta(mbuf)->l2_len);
   L4View l4 = l4_of(mbuf, ip);
   const SessionTable::Session& s = sessions_.session(index);
+  PacketMeta* meta = packet_meta(mbuf);
+  meta->nat_session = index;
+  meta->nat_reply = reply;
   FlowKey to = reply ? s.original.reversed() : s.translated;
   uint8_t tcp_flags = ip->next_proto_id == IPPROTO_TCP ? reinterpret_cast<rte_tcp_hdr*>(l4.header)->tcp_flags : 0;
   sessions_.touch(index, reply, rte_be_to_cpu_16(ip->total_length), tcp_flags, now_s);

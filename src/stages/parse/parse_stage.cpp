@@ -111,6 +111,7 @@ void ParseStage::process(Burst& burst) {
     meta->l3_len = 0;
     meta->vlan_id = vlan;
     meta->ethertype = ethertype;
+    meta->nat_session = kNoNatSession;
     switch (ethertype) {
       case RTE_ETHER_TYPE_IPV4: {
         DropReason reason;
