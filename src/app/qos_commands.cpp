@@ -124,6 +124,7 @@ Json qos_result(Gateway& gateway, const JsonField& args) {
       for (std::size_t tc = 0; tc < kTrafficClasses.size(); ++tc)
         classes.push_back({{"class", kTrafficClasses[tc].name},
                            {"now_bps", static_cast<uint64_t>(qos.rate_bps(i, s.pipe, static_cast<TrafficClass>(tc)))},
+                           {"sent_bytes", schedulers[i]->pipes[s.pipe].bytes[tc].get()},
                            {"queued", q.queued[tc]},
                            {"drops", q.dropped[tc]}});
       auto [queued, dropped] = totals(q);

@@ -1,5 +1,7 @@
 #include "classify/p2p_dataplane.h"
 
+#include <algorithm>
+
 namespace fairgate {
 
 P2pRateCaps::P2pRateCaps(uint32_t slots)
@@ -11,7 +13,8 @@ bool P2pRateCaps::admit(uint32_t slot, bool download, uint32_t bytes, uint64_t r
   std::atomic<uint64_t>& empty_at = empty_at_[std::size_t{slot} * 2 + download];
   // Cycles the bytes take at the cap; 128-bit so a 10 Gbit/s cap on a 4 GHz clock cannot overflow.
   auto cost = static_cast<uint64_t>(static_cast<unsigned __int128>(bytes) * 8 * tsc_hz_ / rate_bps);
-  const uint64_t burst = tsc_hz_ / 1000 * kBurstMs;
+  const uint64_t burst = std::max<uint64_t>(
+      tsc_hz_ / 1000 * kBurstMs, static_cast<uint64_t>(static_cast<unsigned __int128>(kBurstBytes) * 8 * tsc_hz_ / rate_bps));
   uint64_t current = empty_at.load(std::memory_order_relaxed);
   for (;;) {
     uint64_t start = current > now_tsc ? current : now_tsc;  // an idle bucket is full, no fuller

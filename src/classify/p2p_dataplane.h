@@ -38,7 +38,10 @@ struct P2pPolicyTable {
 // (GCRA): one atomic word, the time the bucket will be empty again, so workers never lock.
 class P2pRateCaps {
  public:
-  static constexpr uint64_t kBurstMs = 50;  // what a cap lets through at once, in time at its rate
+  // What a cap lets through at once: the larger of this time at its rate and kBurstBytes. A
+  // policer that allows less than a TCP window or so makes TCP time out instead of slowing down.
+  static constexpr uint64_t kBurstMs = 100;
+  static constexpr uint64_t kBurstBytes = 64 * 1024;
 
   explicit P2pRateCaps(uint32_t slots);
 
