@@ -41,7 +41,10 @@ bool P2pControl::reload(std::string& error) {
 P2pSignatureLoader load_configured_signatures(const P2pConfig& config, const std::filesystem::path& config_dir,
                                               std::filesystem::path* resolved) {
   std::filesystem::path path(config.signatures);
-  if (path.is_relative()) path = config_dir / path;
+  if (config.signatures.empty())
+    path = std::filesystem::path(FAIRGATE_SOURCE_DIR) / "conf" / "p2p_signatures.json";
+  else if (path.is_relative())
+    path = config_dir / path;
   P2pSignatureLoader loader;
   std::string error;
   if (!loader.reload_file(path, error)) throw FieldError("p2p.signatures", path.string() + ": " + error);

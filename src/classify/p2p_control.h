@@ -44,7 +44,8 @@ class P2pControl {
   std::vector<LiveSubscriber> subscribers_;
 };
 
-// Compiles the configuration's signature file (its path resolved against `config_dir`);
+// Compiles the configuration's signature file (a relative path is resolved against
+// `config_dir`; none given: the shipped set);
 // a FieldError naming p2p.signatures when it does not load or compile.
 P2pSignatureLoader load_configured_signatures(const P2pConfig& config, const std::filesystem::path& config_dir,
                                               std::filesystem::path* resolved);

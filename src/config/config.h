@@ -146,7 +146,9 @@ std::string_view p2p_action_name(P2pPolicy::Action action);
 // P2P recognition (FairNAT's IPP2P_* settings); on when the "p2p" section exists.
 struct P2pConfig {
   bool enabled = false;
-  std::string signatures = "p2p_signatures.json";  // relative to the configuration file's directory
+  // The signature file, relative to the configuration file's directory; empty: the set fairgate
+  // ships (conf/p2p_signatures.json in its source tree, as pipelines/ is found there).
+  std::string signatures;
   uint16_t protocols = 0xffff;          // P2pProtocolMask of the protocols recognised, all bits: every one (IPP2P_OPTIONS)
   bool udp = true;                      // inspect UDP flows too (IPP2P_UDP)
   uint8_t packets_per_direction = 8;    // payload packets scanned from each side of a flow
