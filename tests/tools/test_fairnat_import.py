@@ -17,7 +17,6 @@ FAIRGATE = os.path.join(ROOT, "build", "fairgate")
 with open(os.path.join(ROOT, "conf", "lab.json")) as lab_file:
     LAB = json.load(lab_file)
 
-IPP2P_NOTE = "no equivalent yet: P2P detection is configured in fairgate's p2p section once it exists"
 
 
 def run_import(conf, *args):
@@ -107,7 +106,8 @@ def test_everything_else_comes_from_the_base_and_the_output_is_indented_json():
     config = json.loads(result.stdout)
     for section in ("name", "pipeline", "eal", "dataplane", "control", "neighbors"):
         assert config[section] == LAB[section]
-    assert list(config)[:len(LAB)] == list(LAB)
+    # The README's example leaves IPP2P off, so the base's p2p section goes.
+    assert list(config)[:len(LAB) - 1] == [section for section in LAB if section != "p2p"]
     assert result.stdout == json.dumps(config, indent=2) + "\n"
 
 
@@ -191,6 +191,9 @@ def test_features_subset():
     ]
     # No FORWARD: the base's forwards go too. MSS_CLAMP=0 and TTL_SET=0 write nothing.
     assert config["nat"] == {key: value for key, value in LAB["nat"].items() if key != "port_forwards"}
+    # IPP2P on for every protocol, UDP too, nothing dropped.
+    assert config["p2p"] == {**LAB["p2p"], "protocols": "--ipp2p --apple --bit", "udp": True,
+                             "policy": {"action": "allow"}}
     # HTB_MPU=0 and HTB_OVERHEAD=0 write nothing either.
     assert port(config, "wan0") == {**LAB["ports"][1], "rate_down": "8mbit", "rate_up": "1mbit"}
     features = 'FEATURES="PROC MODULES RESET NAT QOS_UP TOS"'
@@ -209,11 +212,6 @@ def test_features_subset():
         'fairnat-import: USERS="5@1mbit 17@|50 20:21": fairgate translates for every host on the LAN, '
         "not only for the listed users",
         f"fairnat-import: {features}: no FORWARD: no port forwards (PORTS ignored, the base's removed)",
-        f"fairnat-import: IPP2P_ENABLE=1: {IPP2P_NOTE}",
-        f'fairnat-import: IPP2P_OPTIONS="--ipp2p --apple --bit": {IPP2P_NOTE}',
-        f"fairnat-import: IPP2P_UDP=1: {IPP2P_NOTE}",
-        f"fairnat-import: IPP2P_DROP_ALL=0: {IPP2P_NOTE}",
-        f"fairnat-import: IPP2P_DROP_MARKED=0: {IPP2P_NOTE}",
         "fairnat-import: FAIRNAT_PREFIX=FAIRNAT2: not applicable: fairgate creates no iptables chains",
         "fairnat-import: BIN_TC=/usr/local/sbin/tc-htb: not applicable: fairgate runs no external programs",
         "fairnat-import: BIN_IPT=/sbin/iptables: not applicable: fairgate runs no external programs",
@@ -438,3 +436,43 @@ def test_every_bad_value_is_reported(tmp_path):
     assert result.returncode == 2
     assert [line.split(":")[2].strip() for line in result.stderr.splitlines()] == \
            ["RATE_UP (line 1)", "BORROW (line 2)", "TTL_SET (line 3)"]
+
+
+# --- IPP2P ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("settings, p2p", [
+    ("IPP2P_ENABLE=1\n", {"protocols": "--ipp2p --apple --bit", "udp": False, "policy": {"action": "allow"}}),
+    ('IPP2P_ENABLE=1\nIPP2P_OPTIONS="--edk --bit"\nIPP2P_DROP_ALL=1\n',
+     {"protocols": "--edk --bit", "udp": False, "policy": {"action": "drop", "drop_marked": False}}),
+    ("IPP2P_ENABLE=1\nIPP2P_UDP=1\nIPP2P_DROP_ALL=1\nIPP2P_DROP_MARKED=1\n",
+     {"protocols": "--ipp2p --apple --bit", "udp": True, "policy": {"action": "drop", "drop_marked": True}}),
+], ids=["defaults", "drop_all_two_protocols", "drop_marked_with_udp"])
+def test_ipp2p_settings_become_the_p2p_section(tmp_path, settings, p2p):
+    config, notes = imported(write(tmp_path, 'FEATURES="NAT QOS_DOWN QOS_UP"\n' + settings))
+    assert config["p2p"] == {**LAB["p2p"], **p2p}
+    assert not [note for note in notes if "IPP2P" in note]
+
+
+def test_ipp2p_protocols_without_signatures_and_drop_marked_alone_are_noted(tmp_path):
+    config, notes = imported(write(tmp_path, 'FEATURES="NAT"\nIPP2P_ENABLE=1\nIPP2P_OPTIONS="--bit --mute"\n'
+                                             "IPP2P_DROP_MARKED=1\n"))
+    assert config["p2p"]["protocols"] == "--bit"
+    assert config["p2p"]["policy"] == {"action": "allow"}
+    assert notes[-2:] == [
+        'fairnat-import: IPP2P_OPTIONS="--bit --mute": fairgate has no signatures for --mute: left out',
+        "fairnat-import: IPP2P_DROP_MARKED=1: applies when the policy changes to drop: at run time "
+        "`p2p-policy action=drop drop_marked=true`",
+    ]
+
+
+def test_ipp2p_off_removes_the_section_and_names_what_it_ignores(tmp_path):
+    config, notes = imported(write(tmp_path, 'FEATURES="NAT"\nIPP2P_ENABLE=0\nIPP2P_DROP_ALL=1\n'))
+    assert "p2p" not in config
+    assert notes[-1] == ("fairnat-import: IPP2P_ENABLE=0: P2P recognition off (FairNAT's default): the base's p2p "
+                         "section removed (IPP2P_DROP_ALL ignored)")
+
+
+def test_unknown_ipp2p_option_is_an_error(tmp_path):
+    result = run_import(write(tmp_path, 'IPP2P_ENABLE=1\nIPP2P_OPTIONS="--bit --napster"\n'))
+    assert result.returncode == 2
+    assert 'error: IPP2P_OPTIONS (line 2): unknown IPP2P option "--napster"' in result.stderr
