@@ -1,5 +1,6 @@
 // NAT44 costs on synthetic mbufs: the nat stage's fast path at 1k, 100k and 1M established
-// sessions, session creation through the slow path, and memory per session.
+// sessions, session creation through the slow path, and memory per session; and the p2p stage
+// after it on the same established sessions (what recognition costs a flow that has its verdict).
 //
 //   build/perf/nat_bench --benchmark_counters_tabular=true
 //
@@ -7,12 +8,15 @@
 // are written (and parsed, for BM_NatNewSessions) outside the timed region. Mpps per core and
 // sessions per second are derived from those cycles (TSC rate / cycles), so they describe the
 // timed work alone. The reference for the fast path is BM_NoNat: the same frames through parse
-// and l3, as the "forward" pipeline does, without the nat stage.
+// and l3, as the "forward" pipeline does, without the nat stage. BM_NatP2p adds the p2p stage
+// after nat; its reference is BM_NatFastPath at the same table size.
 //
 // Before the benchmarks it prints the memory of one 1M-session table: what
 // SessionTable::bytes_per_session() declares and the DPDK (rte_malloc) and C++ heap it takes,
 // and checks that filling it to capacity takes no more (--skip_memory leaves it out).
 #include "bench_common.h"
+#include "classify/p2p_control.h"
+#include "classify/p2p_dataplane.h"
 #include "config/config.h"
 #include "core/checksum.h"
 #include "core/packet_meta.h"
@@ -25,6 +29,7 @@
 #include "ports/ports.h"
 #include "stages/l3/l3_stage.h"
 #include "stages/nat/nat_stage.h"
+#include "stages/p2p/p2p_stage.h"
 #include "stages/parse/parse_stage.h"
 
 #include <benchmark/benchmark.h>
@@ -191,7 +196,7 @@ std::string check_translated(rte_mbuf* mbuf, const SessionTable& table, const Fl
   return "";
 }
 
-void report(benchmark::State& state, uint64_t total_cycles, uint64_t nat_cycles) {
+void report(benchmark::State& state, uint64_t total_cycles, uint64_t nat_cycles, uint64_t p2p_cycles = 0) {
   double packets = static_cast<double>(state.iterations()) * kBurstSize;
   double hz = static_cast<double>(rte_get_tsc_hz());
   double per_packet = static_cast<double>(total_cycles) / packets;
@@ -200,11 +205,14 @@ void report(benchmark::State& state, uint64_t total_cycles, uint64_t nat_cycles)
   state.counters["Mpps_per_core"] = hz / per_packet / 1e6;
   state.counters["nat_cycles_per_packet"] = nat_per_packet;
   state.counters["nat_Mpps_per_core"] = nat_cycles ? hz / nat_per_packet / 1e6 : 0.0;
+  if (p2p_cycles) state.counters["p2p_cycles_per_packet"] = static_cast<double>(p2p_cycles) / packets;
 }
 
 // Bursts of 32 frames of random existing sessions (a new draw every burst, uniform over the
-// table) through parse, nat and l3; `with_nat` false leaves the nat stage out (reference).
-void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessions, bool with_nat) {
+// table) through parse, nat and l3; `with_nat` false leaves the nat stage out (reference);
+// `p2p`, when given, runs after nat (and is timed on its own).
+void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessions, bool with_nat,
+                   P2pStage* p2p = nullptr) {
   Env& e = env();
   Frames frames;
   ParseStage parse(e.ports);
@@ -214,7 +222,7 @@ void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessio
   Burst burst;
   FlowKey keys[kBurstSize];
   uint64_t rng = 12345;
-  uint64_t total_cycles = 0, nat_cycles = 0;
+  uint64_t total_cycles = 0, nat_cycles = 0, p2p_cycles = 0;
   bool checked = false;
   for (auto _ : state) {
     for (uint16_t i = 0; i < kBurstSize; ++i) {
@@ -228,10 +236,13 @@ void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessio
     uint64_t t1 = rte_rdtsc_precise();
     if (nat) nat->process(burst);
     uint64_t t2 = rte_rdtsc_precise();
-    l3.process(burst);
+    if (p2p) p2p->process(burst);
     uint64_t t3 = rte_rdtsc_precise();
-    total_cycles += t3 - t0;
+    l3.process(burst);
+    uint64_t t4 = rte_rdtsc_precise();
+    total_cycles += t4 - t0;
     nat_cycles += t2 - t1;
+    p2p_cycles += t3 - t2;
     for (uint16_t i = 0; i < kBurstSize; ++i)
       if (burst.action[i] != Action::kForward) {
         state.SkipWithError("a frame was not forwarded");
@@ -246,7 +257,7 @@ void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessio
       checked = true;
     }
   }
-  report(state, total_cycles, nat ? nat_cycles : 0);
+  report(state, total_cycles, nat ? nat_cycles : 0, p2p_cycles);
 }
 
 void BM_NatFastPath(benchmark::State& state) {
@@ -260,6 +271,31 @@ void BM_NatFastPath(benchmark::State& state) {
   state.counters["sessions"] = table->size();
 }
 BENCHMARK(BM_NatFastPath)->Arg(1000)->Arg(100000)->Arg(1000000)->ArgName("sessions");
+
+// The p2p stage after nat on established sessions whose inspection is over: range(1) 0 = no
+// verdict (ordinary flows past their first packets), 1 = BitTorrent under the allow policy
+// (every packet is counted and put in the P2P class).
+void BM_NatP2p(benchmark::State& state) {
+  auto sessions = static_cast<uint32_t>(state.range(0));
+  SessionTable* table = established_table(sessions);
+  if (table == nullptr || table->size() != sessions) {
+    state.SkipWithError("could not create the sessions");
+    return;
+  }
+  P2pConfig config;
+  config.enabled = true;
+  P2pSignatureLoader signatures = load_configured_signatures(config, ".", nullptr);
+  P2pDataplane dataplane(config, 1, 0, signatures.current());
+  P2pStage p2p(env().ports, dataplane, *table, nullptr, env().counters, 0);
+  P2pFlowState state_of_flows;
+  state_of_flows.flags = P2pFlowState::kDone | P2pFlowState::kPeerLooked;
+  state_of_flows.protocol = state.range(1) ? P2pProtocol::kBitTorrent : P2pProtocol::kNone;
+  for (uint32_t i = 0; i < table->capacity(); ++i) table->p2p(i) = state_of_flows;
+  run_fast_path(state, table, sessions, true, &p2p);
+  for (uint32_t i = 0; i < table->capacity(); ++i) table->p2p(i) = P2pFlowState{};
+  state.counters["sessions"] = table->size();
+}
+BENCHMARK(BM_NatP2p)->ArgsProduct({{1000, 1000000}, {0, 1}})->ArgNames({"sessions", "bittorrent"});
 
 void BM_NoNat(benchmark::State& state) {
   tables().table.reset();  // no table in memory: nothing of the NAT runs here

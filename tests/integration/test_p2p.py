@@ -240,3 +240,13 @@ def test_policy_commands_name_bad_fields(lab, peers):
         reply = lab.ctl("p2p-policy", *args, check=False)
         assert not reply["ok"] and reply["error"].startswith(field + ":"), (args, reply)
     assert lab.result("p2p-policy")["global"] == {"action": "allow"}
+
+
+def test_reload_takes_a_new_signature_set_and_recognition_goes_on(lab, peers):
+    peers(16885)
+    reloads = lab.result("p2p-stats")["signatures"]["reloads"]
+    reply = lab.result("p2p-reload")
+    assert reply["reloads"] == reloads + 1 and reply["count"] > 50
+    # The workers scan with the new database from their next burst.
+    assert fetch(lab, "lan3", 16885, "bt") > 900_000
+    assert [s["p2p"] for s in sessions_to(lab, LAN3, 16885)] == ["bittorrent"]
