@@ -22,6 +22,9 @@ struct PacketMeta {
   // the session's reply direction.
   uint32_t nat_session;
   uint8_t nat_reply;
+  // Set by the nat stage on a translated packet that leaves by a WAN: that WAN's port index,
+  // the one its session started on (the l3 stage routes it there); kNoWanPort otherwise.
+  uint8_t wan_port;
   // Set by the classify stage: the LAN host the packet is from or to (host byte order), the
   // hash of its flow, and its TrafficClass inside the subscriber's pipe.
   uint32_t lan_host;
@@ -33,6 +36,7 @@ struct PacketMeta {
 };
 
 inline constexpr uint32_t kNoNatSession = UINT32_MAX;
+inline constexpr uint8_t kNoWanPort = UINT8_MAX;
 
 inline constexpr uint16_t kMbufPrivSize =
     static_cast<uint16_t>(RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN));

@@ -385,6 +385,16 @@ void SessionTable::clear() {
     if (sessions_[i].in_use) release(i);
 }
 
+uint32_t SessionTable::remove_wan(uint8_t wan) {
+  uint32_t removed = 0;
+  for (uint32_t i = 0; i < capacity_; ++i)
+    if (sessions_[i].in_use && sessions_[i].wan == wan) {
+      release(i);
+      ++removed;
+    }
+  return removed;
+}
+
 std::size_t SessionTable::bytes_per_session() const {
   // What the table holds per session slot: the DPDK heap taken by its records, flow index and
   // hashes (buckets, extendable buckets, key store, free-slot rings), and its C++ arrays.

@@ -111,6 +111,9 @@ class SessionTable {
   void expire(uint32_t now_s, uint32_t budget);
   // Removes every session (shutdown, tests).
   void clear();
+  // Failover: removes the sessions that leave by WAN `wan` (their peers cannot reach them
+  // through another WAN's address anyway) and returns how many; the others stay untouched.
+  uint32_t remove_wan(uint8_t wan);
 
   const Session& session(uint32_t index) const { return sessions_[index]; }
   // The session's P2P inspection state and verdict (CONNMARK's job), zero when it is created.

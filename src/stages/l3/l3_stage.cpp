@@ -36,7 +36,7 @@ void L3Stage::process(Burst& burst) {
       continue;
     }
     Route route;
-    if (!routes_.lookup(destination, &route)) {
+    if (!routes_.lookup(destination, &route, meta->wan_port)) {
       burst.drop(i, DropReason::kNoRoute);
       continue;
     }

@@ -4,8 +4,9 @@
 
 namespace fairgate {
 
-RouteTable::RouteTable(const PortTable& ports) {
+RouteTable::RouteTable(const PortTable& ports) : through_wan_(ports.ports.size(), Route{0, 0}) {
   for (uint16_t i = 0; i < ports.ports.size(); ++i) {
+    if (ports.ports[i].role == PortRole::kWan) through_wan_[i] = Route{i, ports.ports[i].gateway};
     const auto& prefix = ports.ports[i].prefix;
     connected_.push_back({prefix.network(), prefix.mask(), i});
     own_addresses_.push_back(prefix.address);

@@ -2,6 +2,7 @@
 // destination itself), else the default route through the first WAN port's gateway.
 #pragma once
 
+#include "core/packet_meta.h"
 #include "ports/ports.h"
 
 #include <cstdint>
@@ -32,13 +33,18 @@ class RouteTable {
     return false;
   }
 
-  // Longest matching connected prefix, else the default route. False when nothing matches.
-  bool lookup(uint32_t destination, Route* route) const {
+  // Longest matching connected prefix, else the route through WAN port `wan_port` (the WAN a
+  // NAT session leaves by; kNoWanPort: none), else the default route. False when nothing matches.
+  bool lookup(uint32_t destination, Route* route, uint8_t wan_port = kNoWanPort) const {
     for (const auto& connected : connected_)
       if ((destination & connected.mask) == connected.network) {
         *route = Route{connected.port, destination};
         return true;
       }
+    if (wan_port < through_wan_.size() && through_wan_[wan_port].next_hop != 0) {
+      *route = through_wan_[wan_port];
+      return true;
+    }
     if (!has_default_) return false;
     *route = default_;
     return true;
@@ -52,6 +58,7 @@ class RouteTable {
   // Compact copies of what every packet is checked against, so the hot loop stays in one line.
   std::vector<uint32_t> own_addresses_, broadcasts_;
   std::vector<Connected> connected_;  // longest prefix first
+  std::vector<Route> through_wan_;    // by port index: via that WAN's gateway (next_hop 0: none)
   Route default_{};
   bool has_default_ = false;
 };

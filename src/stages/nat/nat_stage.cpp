@@ -352,6 +352,8 @@ void NatStage::translate(Burst& burst, uint16_t i, uint32_t index, bool reply, u
   }
   // TTL_SET: packets leaving by a WAN get this TTL once the l3 stage has decremented it.
   bool leaves_by_wan = s.kind == SessionTable::kForward ? reply : !reply && s.kind == SessionTable::kSnat;
+  // A flow stays on the WAN it started on: its packets leave by that WAN whatever the default.
+  if (leaves_by_wan) meta->wan_port = s.wan;
   if (config_.nat.ttl_set && leaves_by_wan)
     ipv4_set_ttl(ip, static_cast<uint8_t>(std::min(255, config_.nat.ttl_set + 1)));
 }

@@ -112,6 +112,7 @@ void ParseStage::process(Burst& burst) {
     meta->vlan_id = vlan;
     meta->ethertype = ethertype;
     meta->nat_session = kNoNatSession;
+    meta->wan_port = kNoWanPort;
     switch (ethertype) {
       case RTE_ETHER_TYPE_IPV4: {
         DropReason reason;
