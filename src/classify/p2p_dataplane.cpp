@@ -33,6 +33,7 @@ P2pDataplane::P2pDataplane(const P2pConfig& config, uint16_t workers, uint32_t p
   for (uint16_t w = 0; w < workers; ++w) {
     counters_.push_back(std::make_unique<P2pWorkerCounters>());
     counters_.back()->pipes = std::vector<P2pWorkerCounters::Usage>(pipes + 1);
+    peers_.push_back(std::make_unique<P2pPeerCache>(config.peer_cache_peers, config.peer_cache_lifetime_s));
   }
 }
 

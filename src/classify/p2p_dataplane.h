@@ -1,9 +1,11 @@
 // What the workers share for P2P recognition: the signature database they scan with and the
 // policy table, both published by the management thread (RcuPublished: no worker waits on a
-// reload or a policy change), the rate caps every worker charges, and each worker's counters.
+// reload or a policy change), the rate caps every worker charges, and each worker's counters
+// and peer cache.
 #pragma once
 
 #include "classify/p2p_signatures.h"
+#include "classify/peer_cache.h"
 #include "config/config.h"
 #include "core/counters.h"
 #include "core/rcu_published.h"
@@ -80,6 +82,9 @@ class P2pDataplane {
   P2pRateCaps& caps() { return caps_; }
   P2pWorkerCounters& counters(uint16_t worker) { return *counters_[worker]; }
   const P2pWorkerCounters& counters(uint16_t worker) const { return *counters_[worker]; }
+  // A worker's remote peers seen in P2P, only that worker uses it. One per worker, not per
+  // stage: the p2p stages of its from_lan and from_wan pipelines must share what they learn.
+  P2pPeerCache& peers(uint16_t worker) { return *peers_[worker]; }
   uint16_t workers() const { return static_cast<uint16_t>(counters_.size()); }
   uint32_t pipes() const { return pipes_; }
   // The counter and cap slot of a pipe: hosts without a subscriber share the last one.
@@ -101,6 +106,7 @@ class P2pDataplane {
   RcuPublished<P2pPolicyTable> policies_;
   P2pRateCaps caps_;
   std::vector<std::unique_ptr<P2pWorkerCounters>> counters_;
+  std::vector<std::unique_ptr<P2pPeerCache>> peers_;
 };
 
 }  // namespace fairgate

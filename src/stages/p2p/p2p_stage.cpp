@@ -34,7 +34,7 @@ P2pStage::P2pStage(const PortTable& ports, P2pDataplane& dataplane, SessionTable
       counters_(dataplane.counters(worker)),
       inspector_(*dataplane.database().current()->database, inspector_config(dataplane.config())),
       generation_(dataplane.database().current()->generation),
-      peers_(dataplane.config().peer_cache_peers, dataplane.config().peer_cache_lifetime_s),
+      peers_(dataplane.peers(worker)),
       tsc_hz_(rte_get_tsc_hz()) {}
 
 bool P2pStage::remote_peer(const SessionTable::Session& session, uint32_t* address, uint16_t* port) {

@@ -39,7 +39,7 @@ class P2pStage final : public Stage {
   P2pWorkerCounters& counters_;
   P2pInspector inspector_;
   uint64_t generation_;  // of the database the inspector scans with
-  P2pPeerCache peers_;
+  P2pPeerCache& peers_;  // the worker's, shared with its other pipeline's p2p stage
   uint64_t tsc_hz_;
 };
 
