@@ -23,6 +23,21 @@ bool P2pRateCaps::admit(uint32_t slot, bool download, uint32_t bytes, uint64_t r
   }
 }
 
+namespace {
+
+P2pInspectorConfig inspector_config(const P2pConfig& config) {
+  P2pInspectorConfig inspector;
+  inspector.packets_per_direction = config.packets_per_direction;
+  inspector.protocols = static_cast<P2pProtocolMask>(config.protocols & kAllP2pProtocols);
+  inspector.udp = config.udp;
+  return inspector;
+}
+
+}  // namespace
+
+P2pWorkerState::P2pWorkerState(const P2pDatabase& database, const P2pConfig& config)
+    : inspector(database, inspector_config(config)), peers(config.peer_cache_peers, config.peer_cache_lifetime_s) {}
+
 P2pDataplane::P2pDataplane(const P2pConfig& config, uint16_t workers, uint32_t pipes,
                            std::shared_ptr<const P2pDatabase> database)
     : config_(config), pipes_(pipes), caps_(pipes + 1) {
@@ -33,7 +48,7 @@ P2pDataplane::P2pDataplane(const P2pConfig& config, uint16_t workers, uint32_t p
   for (uint16_t w = 0; w < workers; ++w) {
     counters_.push_back(std::make_unique<P2pWorkerCounters>());
     counters_.back()->pipes = std::vector<P2pWorkerCounters::Usage>(pipes + 1);
-    peers_.push_back(std::make_unique<P2pPeerCache>(config.peer_cache_peers, config.peer_cache_lifetime_s));
+    workers_.push_back(std::make_unique<P2pWorkerState>(*database_.current()->database, config));
   }
 }
 

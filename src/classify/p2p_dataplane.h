@@ -4,6 +4,7 @@
 // and peer cache.
 #pragma once
 
+#include "classify/p2p_inspector.h"
 #include "classify/p2p_signatures.h"
 #include "classify/peer_cache.h"
 #include "config/config.h"
@@ -69,6 +70,17 @@ struct alignas(64) P2pWorkerCounters {
   RelaxedCounter peer_cache_evictions;
 };
 
+// What one worker keeps for recognition, used by the p2p stages of both its pipelines (from
+// the LAN and from the WAN): one Hyperscan scratch, and one peer cache so that a peer learnt
+// from either direction labels the next flow to it (eDonkey is recognised on the remote's
+// answer, a packet from the WAN). Only that worker touches it.
+struct P2pWorkerState {
+  P2pWorkerState(const P2pDatabase& database, const P2pConfig& config);
+  P2pInspector inspector;
+  uint64_t generation = 0;  // of the database the inspector scans with
+  P2pPeerCache peers;
+};
+
 class P2pDataplane {
  public:
   // `pipes`: subscriber pipes that exist (qos.max_subscribers; 0 without shaping).
@@ -82,9 +94,8 @@ class P2pDataplane {
   P2pRateCaps& caps() { return caps_; }
   P2pWorkerCounters& counters(uint16_t worker) { return *counters_[worker]; }
   const P2pWorkerCounters& counters(uint16_t worker) const { return *counters_[worker]; }
-  // A worker's remote peers seen in P2P, only that worker uses it. One per worker, not per
-  // stage: the p2p stages of its from_lan and from_wan pipelines must share what they learn.
-  P2pPeerCache& peers(uint16_t worker) { return *peers_[worker]; }
+  P2pWorkerState& worker(uint16_t worker) { return *workers_[worker]; }
+  P2pPeerCache& peers(uint16_t worker) { return workers_[worker]->peers; }
   uint16_t workers() const { return static_cast<uint16_t>(counters_.size()); }
   uint32_t pipes() const { return pipes_; }
   // The counter and cap slot of a pipe: hosts without a subscriber share the last one.
@@ -106,7 +117,7 @@ class P2pDataplane {
   RcuPublished<P2pPolicyTable> policies_;
   P2pRateCaps caps_;
   std::vector<std::unique_ptr<P2pWorkerCounters>> counters_;
-  std::vector<std::unique_ptr<P2pPeerCache>> peers_;
+  std::vector<std::unique_ptr<P2pWorkerState>> workers_;
 };
 
 }  // namespace fairgate

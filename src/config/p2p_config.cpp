@@ -28,8 +28,6 @@ P2pPolicy parse_p2p_policy(const JsonField& field) {
     if (!down && !up) field.fail("a cap needs \"down\", \"up\" or both");
     if (down) policy.cap_down_bps = parse_rate(*down);
     if (up) policy.cap_up_bps = parse_rate(*up);
-    if (down && policy.cap_down_bps < 8000) down->fail("a cap below 8kbit stops every P2P flow; use \"drop\"");
-    if (up && policy.cap_up_bps < 8000) up->fail("a cap below 8kbit stops every P2P flow; use \"drop\"");
   } else if (down || up) {
     (down ? *down : *up).fail("only a \"cap\" policy has rates");
   }
@@ -44,8 +42,9 @@ P2pPolicy parse_p2p_policy(const JsonField& field) {
 nlohmann::ordered_json p2p_policy_json(const P2pPolicy& policy) {
   nlohmann::ordered_json json = {{"action", p2p_action_name(policy.action)}};
   if (policy.action == P2pPolicy::Action::kCap) {
-    json["down"] = policy.cap_down_bps ? format_rate(policy.cap_down_bps) : "none";
-    json["up"] = policy.cap_up_bps ? format_rate(policy.cap_up_bps) : "none";
+    // Only the capped directions, so that what is shown can be given back as it is.
+    if (policy.cap_down_bps) json["down"] = format_rate(policy.cap_down_bps);
+    if (policy.cap_up_bps) json["up"] = format_rate(policy.cap_up_bps);
   }
   if (policy.action == P2pPolicy::Action::kDrop) json["drop_marked"] = policy.drop_marked;
   return json;

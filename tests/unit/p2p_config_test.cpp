@@ -64,7 +64,7 @@ TEST(P2pConfig, AbsentSectionLeavesRecognitionOff) {
 TEST(P2pConfig, EmptySectionTurnsRecognitionOnWithTheDefaults) {
   P2pConfig p2p = parse_p2p_section(json::object());
   EXPECT_TRUE(p2p.enabled);
-  EXPECT_EQ(p2p.signatures, "p2p_signatures.json");
+  EXPECT_EQ(p2p.signatures, "") << "none given: the shipped set";
   EXPECT_EQ(p2p.protocols, kAllP2pProtocols) << "every protocol, as IPP2P_OPTIONS=--ipp2p";
   EXPECT_TRUE(p2p.udp);
   EXPECT_EQ(p2p.packets_per_direction, 8);
@@ -238,6 +238,9 @@ TEST(P2pConfig, PolicyJsonParsesBackToTheSamePolicy) {
        R"({"action":"cap","down":"2mbit","up":"512kbit"})"},
       {P2pPolicy{.action = P2pPolicy::Action::kCap, .cap_down_bps = 8'000, .cap_up_bps = 1'234'567},
        R"({"action":"cap","down":"8kbit","up":"1234567bit"})"},
+      // A cap in one direction shows that direction only.
+      {P2pPolicy{.action = P2pPolicy::Action::kCap, .cap_down_bps = 0, .cap_up_bps = 1'000'000},
+       R"({"action":"cap","up":"1mbit"})"},
   };
   for (const auto& c : cases) {
     nlohmann::ordered_json printed = p2p_policy_json(c.policy);

@@ -20,6 +20,8 @@
 #include <rte_lcore.h>
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -445,31 +447,44 @@ TEST_F(P2pStageTest, NonP2pFlowsPassAnyPolicy) {
 
 class P2pUploadCapTest : public P2pFixture {
  protected:
-  // 8 kbit/s: one full-size packet costs more than a second, far beyond the 50 ms burst.
+  // 8 kbit/s: the bucket holds its minimum, P2pRateCaps::kBurstBytes (64 KiB), worth a minute.
   P2pUploadCapTest() : P2pFixture({.p2p = R"({"policy": {"action": "cap", "up": "8kbit"}})"}) {}
 };
+
+// Frames of `count` full-size packets of `flow` in one direction.
+std::vector<Bytes> full_size(const Flow& flow, bool outbound, int count, uint8_t seed) {
+  std::vector<Bytes> frames;
+  for (int i = 0; i < count; ++i) {
+    Bytes payload = random_bytes(1400, static_cast<uint8_t>(seed + i));
+    frames.push_back(outbound ? flow.out_frame(kAck, payload) : flow.in_frame(kAck, payload));
+  }
+  return frames;
+}
 
 TEST_F(P2pUploadCapTest, PacketsBeyondTheCapAreDroppedAndTheOtherDirectionIsFree) {
   Flow flow = tcp_flow(40000, remote(), 6881);
   connect(flow);
   ASSERT_NE(flow.external_port, 0);
-  // All in one burst, so all at one instant: the first uses up the bucket. (Across bursts the
-  // bucket refills with time, which this test does not measure.)
-  std::vector<Outcome> up = run(kLan, {flow.out_frame(kPsh | kAck, bittorrent_handshake()),
-                                       flow.out_frame(kAck, random_bytes(1400, 1)),
-                                       flow.out_frame(kAck, random_bytes(1400, 2)),
-                                       flow.out_frame(kAck, random_bytes(1400, 3))});
-  EXPECT_TRUE(up[0].p2p()) << "an empty bucket takes a packet: " << up[0];
-  for (std::size_t i = 1; i < up.size(); ++i) {
-    ASSERT_EQ(up[i].action, Action::kDrop) << i;
-    EXPECT_EQ(up[i].reason, DropReason::kP2pCapped) << i;
+  // Within microseconds, so the bucket does not refill: about 45 KB in the first burst fit the
+  // bucket, the next 45 KB do not all fit.
+  std::vector<Bytes> first = full_size(flow, true, 31, 1);
+  first.insert(first.begin(), flow.out_frame(kPsh | kAck, bittorrent_handshake()));
+  for (const auto& outcome : run(kLan, first)) EXPECT_TRUE(outcome.p2p()) << outcome;
+  uint64_t passed = 0, capped = 0;
+  for (const auto& outcome : run(kLan, full_size(flow, true, 32, 40))) {
+    if (outcome.p2p()) ++passed;
+    if (outcome.action == Action::kDrop) {
+      EXPECT_EQ(outcome.reason, DropReason::kP2pCapped);
+      ++capped;
+    }
   }
+  EXPECT_GT(passed, 0u) << "the bucket had room left after the first burst";
+  EXPECT_GT(capped, 0u) << "the bucket overflows in the second burst";
+  EXPECT_EQ(passed + capped, 32u);
   // Downloads have no cap in this policy.
-  std::vector<Outcome> down = run(kWan, {flow.in_frame(kAck, random_bytes(1400, 4)), flow.in_frame(kAck, random_bytes(1400, 5)),
-                                         flow.in_frame(kAck, random_bytes(1400, 6)), flow.in_frame(kAck, random_bytes(1400, 7))});
-  for (std::size_t i = 0; i < down.size(); ++i) EXPECT_TRUE(down[i].p2p()) << i << ": " << down[i];
-  EXPECT_EQ(usage(kBitTorrent).dropped.get(), 3u);
-  EXPECT_EQ(usage(kBitTorrent).packets.get(), 8u) << "dropped packets count as the protocol's too";
+  for (const auto& outcome : run(kWan, full_size(flow, false, 32, 80))) EXPECT_TRUE(outcome.p2p()) << outcome;
+  EXPECT_EQ(usage(kBitTorrent).dropped.get(), capped);
+  EXPECT_EQ(usage(kBitTorrent).packets.get(), 96u) << "dropped packets count as the protocol's too";
 }
 
 class P2pBothCapsTest : public P2pFixture {
@@ -480,14 +495,15 @@ class P2pBothCapsTest : public P2pFixture {
 TEST_F(P2pBothCapsTest, DownloadsHaveABucketOfTheirOwn) {
   Flow flow = tcp_flow(40000, remote(), 6881);
   connect(flow);
-  ASSERT_TRUE(out(flow, kPsh | kAck, bittorrent_handshake()).p2p());  // uses up the upload bucket
-  std::vector<Outcome> down = run(kWan, {flow.in_frame(kAck, random_bytes(1400, 4)), flow.in_frame(kAck, random_bytes(1400, 5)),
-                                         flow.in_frame(kAck, random_bytes(1400, 6))});
-  EXPECT_TRUE(down[0].p2p()) << "the download bucket is still full: " << down[0];
-  for (std::size_t i = 1; i < down.size(); ++i) {
-    ASSERT_EQ(down[i].action, Action::kDrop) << i;
-    EXPECT_EQ(down[i].reason, DropReason::kP2pCapped) << i;
-  }
+  ASSERT_TRUE(out(flow, kPsh | kAck, bittorrent_handshake()).p2p());
+  for (int round = 0; round < 2; ++round)  // empty the upload bucket
+    run(kLan, full_size(flow, true, 32, static_cast<uint8_t>(round * 32)));
+  ASSERT_EQ(out(flow, kAck, random_bytes(1400, 200)).reason, DropReason::kP2pCapped);
+  for (const auto& outcome : run(kWan, full_size(flow, false, 31, 100)))
+    EXPECT_TRUE(outcome.p2p()) << "the download bucket is still full: " << outcome;
+  uint64_t capped = 0;
+  for (const auto& outcome : run(kWan, full_size(flow, false, 32, 150))) capped += outcome.reason == DropReason::kP2pCapped;
+  EXPECT_GT(capped, 0u);
 }
 
 TEST_F(P2pBothCapsTest, FlowsNotRecognisedAreNotCharged) {
@@ -735,7 +751,8 @@ class P2pRateCapsTest : public ::testing::Test {
   const uint64_t hz_ = rte_get_tsc_hz();
   const uint64_t start_ = 1'000 * hz_;
   static constexpr uint64_t kRate = 1'000'000;                                    // 1 Mbit/s
-  static constexpr uint64_t kBurstBytes = kRate / 8 * P2pRateCaps::kBurstMs / 1000;  // 6250
+  // The larger of kBurstMs at the rate (12.5 KB) and the minimum, 64 KiB.
+  static constexpr uint64_t kBurstBytes = std::max(kRate / 8 * P2pRateCaps::kBurstMs / 1000, P2pRateCaps::kBurstBytes);
 };
 
 TEST_F(P2pRateCapsTest, AdmitsTheRateOverTimePlusOneBurst) {
@@ -792,13 +809,15 @@ TEST_F(P2pRateCapsTest, AnIdleBucketHoldsNoMoreThanOneBurst) {
   }
 }
 
-TEST_F(P2pRateCapsTest, AnEmptyBucketTakesOnePacketLargerThanTheBurst) {
-  // At 8 kbit/s a full-size packet is worth 1.5 s, far more than the 50 ms burst: the cap
-  // still lets one through now and then instead of stopping the flow.
+TEST_F(P2pRateCapsTest, ASlowCapStillTakesTheMinimumBurst) {
+  // At 8 kbit/s 100 ms are 100 bytes: the bucket still holds kBurstBytes, so a TCP window gets
+  // through at once and the flow slows down instead of timing out.
   P2pRateCaps caps(1);
-  EXPECT_TRUE(caps.admit(0, false, 1500, 8'000, at(0)));
-  EXPECT_FALSE(caps.admit(0, false, 1500, 8'000, at(1.0)));
-  EXPECT_TRUE(caps.admit(0, false, 1500, 8'000, at(1.5)));
+  uint64_t at_once = offer_at_once(caps, 0, false, 100, 1500, 8'000, 0);
+  EXPECT_GE(at_once, P2pRateCaps::kBurstBytes);
+  EXPECT_LE(at_once, P2pRateCaps::kBurstBytes + 1500);
+  EXPECT_FALSE(caps.admit(0, false, 1500, 8'000, at(0)));
+  EXPECT_TRUE(caps.admit(0, false, 1500, 8'000, at(3.0))) << "3 s at 8 kbit/s refill 3000 bytes";
 }
 
 }  // namespace

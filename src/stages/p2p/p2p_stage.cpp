@@ -12,18 +12,6 @@
 #include <algorithm>
 
 namespace fairgate {
-namespace {
-
-P2pInspectorConfig inspector_config(const P2pConfig& config) {
-  P2pInspectorConfig inspector;
-  inspector.packets_per_direction = config.packets_per_direction;
-  inspector.protocols = static_cast<P2pProtocolMask>(config.protocols & kAllP2pProtocols);
-  inspector.udp = config.udp;
-  return inspector;
-}
-
-}  // namespace
-
 P2pStage::P2pStage(const PortTable& ports, P2pDataplane& dataplane, SessionTable& sessions, const QosDataplane* qos,
                    WorkerCounters& worker_counters, uint16_t worker)
     : ports_(ports),
@@ -32,9 +20,7 @@ P2pStage::P2pStage(const PortTable& ports, P2pDataplane& dataplane, SessionTable
       qos_(qos),
       worker_counters_(worker_counters),
       counters_(dataplane.counters(worker)),
-      inspector_(*dataplane.database().current()->database, inspector_config(dataplane.config())),
-      generation_(dataplane.database().current()->generation),
-      peers_(dataplane.peers(worker)),
+      worker_(dataplane.worker(worker)),
       tsc_hz_(rte_get_tsc_hz()) {}
 
 bool P2pStage::remote_peer(const SessionTable::Session& session, uint32_t* address, uint16_t* port) {
@@ -61,8 +47,10 @@ bool P2pStage::recognise(rte_mbuf* mbuf, uint32_t session, bool reply, uint32_t 
   if (!(state.flags & P2pFlowState::kPeerLooked)) {
     state.flags |= P2pFlowState::kPeerLooked;
     if (has_peer) {
-      P2pProtocol known = peers_.find(peer_address, peer_port, now_s);
-      if (known != P2pProtocol::kNone && (inspector_.config().protocols & p2p_bit(known))) {
+      P2pProtocol known = worker_.peers.find(peer_address, peer_port, now_s);
+      // A peer's label holds for its protocols that are on, and for UDP only when UDP is inspected.
+      bool udp_off = s.original.proto == IPPROTO_UDP && !worker_.inspector.config().udp;
+      if (known != P2pProtocol::kNone && !udp_off && (worker_.inspector.config().protocols & p2p_bit(known))) {
         P2pInspector::label(state, known);
         counters_.from_peer_cache.add();
         return true;
@@ -87,17 +75,17 @@ bool P2pStage::recognise(rte_mbuf* mbuf, uint32_t session, bool reply, uint32_t 
     return false;
   }
   if (header == 0 || header > l4_length) return false;  // no payload, or a header cut short
-  P2pInspectorCounters before = inspector_.counters();
-  P2pProtocol verdict = inspector_.inspect(state, l4 + header, l4_length - header, transport, !reply);
-  const P2pInspectorCounters& after = inspector_.counters();
+  P2pInspectorCounters before = worker_.inspector.counters();
+  P2pProtocol verdict = worker_.inspector.inspect(state, l4 + header, l4_length - header, transport, !reply);
+  const P2pInspectorCounters& after = worker_.inspector.counters();
   counters_.scanned_packets.add(after.scanned_packets - before.scanned_packets);
   counters_.scanned_bytes.add(after.scanned_bytes - before.scanned_bytes);
   counters_.scan_errors.add(after.scan_errors - before.scan_errors);
   if (verdict == P2pProtocol::kNone) return false;
   if (has_peer) {
-    uint64_t evicted = peers_.evictions();
-    peers_.insert(peer_address, peer_port, verdict, now_s);
-    counters_.peer_cache_evictions.add(peers_.evictions() - evicted);
+    uint64_t evicted = worker_.peers.evictions();
+    worker_.peers.insert(peer_address, peer_port, verdict, now_s);
+    counters_.peer_cache_evictions.add(worker_.peers.evictions() - evicted);
   }
   return true;
 }
@@ -105,9 +93,9 @@ bool P2pStage::recognise(rte_mbuf* mbuf, uint32_t session, bool reply, uint32_t 
 void P2pStage::process(Burst& burst) {
   // A reloaded signature set is taken up between bursts, never in the middle of a flow's packet.
   const P2pDatabaseVersion* version = dataplane_.database().current();
-  if (version->generation != generation_) {
-    inspector_.use(*version->database);
-    generation_ = version->generation;
+  if (version->generation != worker_.generation) {
+    worker_.inspector.use(*version->database);
+    worker_.generation = version->generation;
   }
   const P2pPolicyTable* policies = dataplane_.policies().current();
   const SubscriberMap* map = qos_ != nullptr ? qos_->map().current() : nullptr;

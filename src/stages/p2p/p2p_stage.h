@@ -37,9 +37,7 @@ class P2pStage final : public Stage {
   const QosDataplane* qos_;
   WorkerCounters& worker_counters_;
   P2pWorkerCounters& counters_;
-  P2pInspector inspector_;
-  uint64_t generation_;  // of the database the inspector scans with
-  P2pPeerCache& peers_;  // the worker's, shared with its other pipeline's p2p stage
+  P2pWorkerState& worker_;  // shared with the worker's other pipeline's p2p stage
   uint64_t tsc_hz_;
 };
 
