@@ -7,15 +7,18 @@
 #include <rte_arp.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_udp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace fairgate {
 namespace {
 
 constexpr uint8_t kDefaultTtl = 64;
 constexpr uint32_t kIcmpQuoteMax = 548;  // keeps the error within 576 bytes (RFC 1812 4.3.2.3)
+constexpr uint32_t kMaxOriginatedBytes = 1400;  // transport bytes of a packet the gateway sends
 
 rte_ether_hdr* append_ethernet(rte_mbuf* mbuf, const PortInfo& port, const rte_ether_addr& destination,
                                uint16_t ethertype) {
@@ -112,6 +115,65 @@ rte_mbuf* build_icmp_error(rte_mempool* pool, const uint8_t* original, uint32_t 
   meta->l2_len = 0;
   meta->l3_len = sizeof(rte_ipv4_hdr);
   meta->ethertype = RTE_ETHER_TYPE_IPV4;
+  return mbuf;
+}
+
+rte_mbuf* build_ipv4_packet(rte_mempool* pool, uint32_t source, uint32_t destination, uint8_t proto, uint8_t ttl,
+                            const uint8_t* transport, uint32_t length) {
+  if (length > kMaxOriginatedBytes) return nullptr;
+  rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
+  if (mbuf == nullptr) return nullptr;
+  auto total = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + length);
+  auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(mbuf, total));
+  if (data == nullptr) {
+    rte_pktmbuf_free(mbuf);
+    return nullptr;
+  }
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data);
+  std::memset(ip, 0, sizeof *ip);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = 0xc0;  // CS6, network control
+  ip->total_length = rte_cpu_to_be_16(total);
+  ip->time_to_live = ttl;
+  ip->next_proto_id = proto;
+  ip->src_addr = rte_cpu_to_be_32(source);
+  ip->dst_addr = rte_cpu_to_be_32(destination);
+  ip->hdr_checksum = checksum::compute(ip, sizeof *ip);
+  std::memcpy(ip + 1, transport, length);
+  auto* meta = packet_meta(mbuf);
+  meta->l2_len = 0;
+  meta->l3_len = sizeof(rte_ipv4_hdr);
+  meta->ethertype = RTE_ETHER_TYPE_IPV4;
+  return mbuf;
+}
+
+rte_mbuf* build_echo_request(rte_mempool* pool, uint32_t source, uint32_t destination, uint16_t identifier,
+                             uint16_t sequence, uint16_t payload) {
+  std::vector<uint8_t> message(sizeof(rte_icmp_hdr) + payload, 0);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(message.data());
+  icmp->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
+  icmp->icmp_ident = rte_cpu_to_be_16(identifier);
+  icmp->icmp_seq_nb = rte_cpu_to_be_16(sequence);
+  icmp->icmp_cksum = checksum::compute(message.data(), static_cast<uint32_t>(message.size()));
+  return build_ipv4_packet(pool, source, destination, IPPROTO_ICMP, kDefaultTtl, message.data(),
+                           static_cast<uint32_t>(message.size()));
+}
+
+rte_mbuf* build_udp_datagram(rte_mempool* pool, uint32_t source, uint32_t destination, uint16_t source_port,
+                             uint16_t destination_port, uint8_t ttl, const uint8_t* payload, uint32_t length) {
+  std::vector<uint8_t> datagram(sizeof(rte_udp_hdr) + length);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(datagram.data());
+  udp->src_port = rte_cpu_to_be_16(source_port);
+  udp->dst_port = rte_cpu_to_be_16(destination_port);
+  udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(datagram.size()));
+  udp->dgram_cksum = 0;
+  if (length) std::memcpy(udp + 1, payload, length);
+  rte_mbuf* mbuf = build_ipv4_packet(pool, source, destination, IPPROTO_UDP, ttl, datagram.data(),
+                                     static_cast<uint32_t>(datagram.size()));
+  if (mbuf == nullptr) return nullptr;
+  auto* ip = rte_pktmbuf_mtod(mbuf, rte_ipv4_hdr*);
+  auto* header = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+  header->dgram_cksum = rte_ipv4_udptcp_cksum(ip, header);  // never 0: 0 means "none" in UDP
   return mbuf;
 }
 

@@ -9,6 +9,7 @@
 #include <rte_arp.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_udp.h>
 #include <rte_ip_frag.h>
 
 #include <algorithm>
@@ -149,6 +150,12 @@ void LocalHandler::handle_local(rte_mbuf* mbuf, uint64_t now_ms) {
       return;
     }
     auto* icmp = rte_pktmbuf_mtod_offset(mbuf, rte_icmp_hdr*, icmp_offset);
+    if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REPLY && echo_listener_) {
+      echo_listener_(mbuf->port, rte_be_to_cpu_32(ip->src_addr), rte_be_to_cpu_16(icmp->icmp_ident),
+                     rte_be_to_cpu_16(icmp->icmp_seq_nb), now_ms);
+      rte_pktmbuf_free(mbuf);
+      return;
+    }
     if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0 ||
         (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
       counters_.drop(DropReason::kLocalUnsupported);
@@ -165,6 +172,25 @@ void LocalHandler::handle_local(rte_mbuf* mbuf, uint64_t now_ms) {
     ipv4_set_ttl(ip, kReplyTtl);
     counters_.echo_replies_sent.add();
     transmit_ipv4(mbuf, now_ms);
+    return;
+  }
+  if (ip->next_proto_id == IPPROTO_UDP && datagram_listener_ &&
+      total >= uint32_t{meta->l3_len} + sizeof(rte_udp_hdr) &&
+      rte_pktmbuf_data_len(mbuf) >= uint32_t{meta->l2_len} + total) {
+    auto* udp = rte_pktmbuf_mtod_offset(mbuf, rte_udp_hdr*, meta->l2_len + meta->l3_len);
+    uint32_t length = rte_be_to_cpu_16(udp->dgram_len);
+    if (rte_be_to_cpu_16(udp->dst_port) == udp_port_ && length >= sizeof(rte_udp_hdr) &&
+        length <= total - meta->l3_len) {
+      datagram_listener_(mbuf->port, rte_be_to_cpu_32(ip->src_addr), reinterpret_cast<const uint8_t*>(udp + 1),
+                         length - static_cast<uint32_t>(sizeof(rte_udp_hdr)), now_ms);
+      rte_pktmbuf_free(mbuf);
+      return;
+    }
+  }
+  if (RTE_IS_IPV4_MCAST(rte_be_to_cpu_32(ip->dst_addr))) {
+    // To a group the gateway joined for a service that is not listening: no ICMP error to a group.
+    counters_.drop(DropReason::kLocalUnsupported);
+    rte_pktmbuf_free(mbuf);
     return;
   }
   // No service listens on the gateway yet: say so the way a host would.
@@ -247,6 +273,30 @@ void LocalHandler::transmit_ipv4(rte_mbuf* mbuf, uint64_t now_ms) {
     return;
   }
   send_to_neighbor(mbuf, route.port, route.next_hop, now_ms);
+}
+
+bool LocalHandler::send_from_port(uint16_t port, rte_mbuf* packet, uint64_t now_ms) {
+  if (packet == nullptr) return false;
+  const PortInfo& egress = ports_.ports[port];
+  uint32_t destination = rte_be_to_cpu_32(ipv4_of(packet)->dst_addr);
+  auto* meta = packet_meta(packet);
+  meta->egress_port = port;
+  if (RTE_IS_IPV4_MCAST(destination)) {
+    // RFC 1112: the group's low 23 bits under 01:00:5e.
+    rte_ether_addr group{{0x01, 0x00, 0x5e, static_cast<uint8_t>((destination >> 16) & 0x7f),
+                          static_cast<uint8_t>(destination >> 8), static_cast<uint8_t>(destination)}};
+    meta->next_hop = destination;
+    send_resolved(packet, group);
+    return true;
+  }
+  uint32_t next_hop = egress.prefix.contains(destination) ? destination : egress.gateway;
+  if (next_hop == 0) {
+    counters_.drop(DropReason::kNoRoute);
+    rte_pktmbuf_free(packet);
+    return false;
+  }
+  send_to_neighbor(packet, port, next_hop, now_ms);
+  return true;
 }
 
 void LocalHandler::send_to_neighbor(rte_mbuf* mbuf, uint16_t port, uint32_t next_hop, uint64_t now_ms) {

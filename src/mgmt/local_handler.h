@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 
 namespace fairgate {
 
@@ -45,6 +46,25 @@ class LocalHandler {
   // Frees every held packet (shutdown).
   void release_all();
 
+  // The gateway's own conversations (WAN probes, LPA). Echo replies to one of our addresses
+  // go to `echo` (ingress port, sender, identifier, sequence); UDP datagrams to one of our
+  // addresses or to the all-routers group 224.0.0.2 on `udp_port` go to `datagram` (ingress
+  // port, sender, payload). Without a listener they are answered as before.
+  using EchoListener = std::function<void(uint16_t port, uint32_t from, uint16_t identifier, uint16_t sequence,
+                                          uint64_t now_ms)>;
+  using DatagramListener = std::function<void(uint16_t port, uint32_t from, const uint8_t* payload, uint32_t length,
+                                              uint64_t now_ms)>;
+  void listen_echo_replies(EchoListener listener) { echo_listener_ = std::move(listener); }
+  void listen_udp(uint16_t udp_port, DatagramListener listener) {
+    udp_port_ = udp_port;
+    datagram_listener_ = std::move(listener);
+  }
+  // Sends an IPv4 packet the gateway built (build_ipv4_packet) out of `port`, whatever the
+  // routes say: to the destination itself when it is on the port's prefix, to its multicast
+  // MAC when it is multicast, else through the port's gateway. False when it could not go.
+  bool send_from_port(uint16_t port, rte_mbuf* packet, uint64_t now_ms);
+  rte_mempool* pool() const { return pool_; }
+
   const NeighborTable& neighbors() const { return neighbors_; }
   const ManagementCounters& counters() const { return counters_; }
 
@@ -70,6 +90,9 @@ class LocalHandler {
   RcuPublished<NeighborSnapshot>& published_;
   NeighborTable neighbors_;
   ManagementCounters counters_;
+  EchoListener echo_listener_;
+  DatagramListener datagram_listener_;
+  uint16_t udp_port_ = 0;
   double icmp_tokens_;
   uint64_t icmp_refill_ms_ = 0;
 };

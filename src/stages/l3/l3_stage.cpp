@@ -8,6 +8,7 @@
 
 namespace fairgate {
 namespace {
+constexpr uint32_t kAllRoutersGroup = RTE_IPV4(224, 0, 0, 2);
 void punt(Burst& burst, uint16_t i, PacketMeta* meta, PuntReason reason) {
   burst.action[i] = Action::kPunt;
   meta->punt_reason = static_cast<uint8_t>(reason);
@@ -24,6 +25,11 @@ void L3Stage::process(Burst& burst) {
     uint32_t destination = rte_be_to_cpu_32(ip->dst_addr);
 
     if (routes_.is_local(destination)) {
+      punt(burst, i, meta, PuntReason::kLocal);
+      continue;
+    }
+    if (destination == kAllRoutersGroup) {
+      // Link-local to every router, the gateway included (modems' LPA advertisements).
       punt(burst, i, meta, PuntReason::kLocal);
       continue;
     }
