@@ -3,6 +3,7 @@
 #include "config/json_path.h"
 #include "config/p2p_parse.h"
 #include "config/qos_parse.h"
+#include "config/wan_parse.h"
 
 #include <cstdlib>
 #include <set>
@@ -305,7 +306,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
     throw FieldError("config", std::string("must be a JSON object, not ") + document.type_name());
   JsonField root(document, "");
   root.reject_unknown(
-      {"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "qos", "subscribers", "p2p", "control"});
+      {"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "qos", "subscribers", "p2p", "wan", "control"});
   Config config;
   if (auto name = root.find("name")) config.name = name->string();
   if (auto pipeline = root.find("pipeline")) {
@@ -377,6 +378,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
   if (auto subscribers = root.find("subscribers")) config.subscribers = parse_subscribers(*subscribers, config.lan_prefixes());
   check_qos(root, config);
   if (auto p2p = root.find("p2p")) config.p2p = parse_p2p(*p2p);
+  if (auto wan = root.find("wan")) config.wan = parse_wan(*wan, config);
   if (auto control = root.find("control")) {
     control->reject_unknown({"socket"});
     if (auto f = control->find("socket")) {

@@ -196,6 +196,43 @@ struct QosConfig {
   uint64_t shaped_bps(uint64_t link_bps) const { return link_bps * (100 - rate_sub_percent) / 100; }
 };
 
+// Two (or more) WAN links: health probes, which subscribers leave by which WAN, and the modems'
+// Link Property Advertisements. On when the "wan" section exists.
+struct WanLinkConfig {
+  uint16_t port = 0;               // index into Config::ports, a WAN port
+  std::vector<uint32_t> targets;   // probe targets, host order; at least one
+  uint32_t weight = 1;             // share of balanced subscribers, 0: only when no other WAN works
+  // The modem on this link that sends LPA (none: advertisements about this WAN are ignored).
+  bool has_modem = false;
+  uint32_t modem_id = 0;
+  uint32_t modem_interface = 0;
+  uint32_t modem_source = 0;       // address it sends from, host order; 0: any on the port's prefix
+};
+
+struct WanPolicyRule {
+  std::vector<Ipv4Prefix> subscribers;  // LAN addresses or prefixes
+  int preferred = -1;                   // index into WanConfig::links; -1: balanced by weight
+};
+
+struct WanConfig {
+  bool enabled = false;
+  std::vector<WanLinkConfig> links;
+  std::vector<WanPolicyRule> policy;  // first match wins; no match: `default_preferred`
+  int default_preferred = -1;         // index into links; -1: balanced by weight
+  // Probes (times in ms, counts in rounds): see WanProbeSettings.
+  uint32_t interval_ms = 500, timeout_ms = 500, down_after = 2, up_after = 3, reliability = 1, window = 10;
+  uint32_t loss_degraded_percent = 20, loss_recovered_percent = 10;
+  uint32_t latency_degraded_ms = 300, latency_recovered_ms = 150;
+  uint32_t hold_down_ms = 10000;  // a WAN that came back gets new flows again after this
+  // LPA.
+  uint16_t lpa_port = 4950;
+  uint32_t lpa_margin_percent = 2;  // shape this far below the advertised rate
+  uint32_t lpa_hold_down_ms = 200;  // rate changes are applied at most this often (damping)
+  uint32_t lpa_min_window_ms = 0;   // > 0: apply the minimum rate advertised over this window
+  uint32_t lpa_period_ms = 1000;    // the modems' advertisement period; 3 missed: expired
+  uint32_t lpa_max_per_second = 50;  // advertisements taken per second and modem; more are dropped
+};
+
 struct ControlConfig {
   std::string socket = "/run/fairgate/fairgate.sock";
 };
@@ -212,6 +249,7 @@ struct Config {
   QosConfig qos;
   std::vector<SubscriberConfig> subscribers;
   P2pConfig p2p;
+  WanConfig wan;
   ControlConfig control;
 
   // Index of the first port with this role, or -1.
