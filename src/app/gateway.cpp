@@ -93,8 +93,10 @@ void Gateway::start() {
                                                     signatures.current());
     p2p_dataplane_->set_qsbr(qsbr_);
   }
+  wan_routing_.set_qsbr(qsbr_);
   WorkerDeps deps{config_,         ports_,           pipeline_,           neighbors_, qsbr_, &handoff_rings_,
-                  &port_forwards_, qos_dataplane_.get(), p2p_dataplane_.get()};
+                  &port_forwards_, qos_dataplane_.get(), p2p_dataplane_.get(),
+                  config_.wan.enabled ? &wan_routing_ : nullptr};
   for (uint16_t w = 0; w < worker_count; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, config_.workers[w], deps));
     handoff_rings_.push_back(workers_.back()->handoff_ring());
@@ -114,6 +116,22 @@ void Gateway::start() {
   sink_.set_workers(&workers_);
   local_ = std::make_unique<LocalHandler>(ports_, config_.neighbors, pool_, sink_, neighbors_);
 
+  if (config_.wan.enabled) {
+    auto remove_sessions = [this](uint8_t port) {
+      uint64_t removed = 0;
+      for (auto& worker : workers_)
+        if (SessionTable* nat = worker->nat())
+          worker->run_job([&] { removed += nat->remove_wan(port); }, kJobTimeoutMs, workers_running_);
+      return removed;
+    };
+    wan_ = std::make_unique<WanControl>(config_, ports_, *local_, qos_.get(), wan_routing_, remove_sessions, now_ms());
+    local_->listen_echo_replies([this](uint16_t port, uint32_t from, uint16_t identifier, uint16_t sequence,
+                                       uint64_t now) { wan_->on_echo_reply(port, from, identifier, sequence, now); });
+    local_->listen_udp(config_.wan.lpa_port, [this](uint16_t port, uint32_t from, const uint8_t* payload,
+                                                    uint32_t length, uint64_t now) {
+      wan_->on_lpa(port, from, payload, length, now);
+    });
+  }
   register_commands(commands_, *this);
   control_ = std::make_unique<ControlServer>(config_.control.socket, commands_);
 
@@ -127,6 +145,15 @@ void Gateway::start() {
   }
   workers_running_ = true;
   local_->start(now_ms());
+  if (wan_) wan_->start(now_ms());
+}
+
+uint64_t Gateway::sessions_on_wan(uint8_t port) {
+  uint64_t total = 0;
+  for (auto& worker : workers_)
+    if (SessionTable* nat = worker->nat())
+      worker->run_job([&] { total += nat->sessions_on_wan(port); }, kJobTimeoutMs, workers_running_);
+  return total;
 }
 
 void Gateway::set_port_forwards(std::vector<PortForwardRule> rules) {
@@ -210,6 +237,10 @@ void Gateway::run(int signal_fd) {
       port_forwards_.reclaim();
       if (qos_) qos_->tick(now);
       if (p2p_dataplane_) p2p_dataplane_->reclaim();
+      if (wan_) {
+        wan_->tick(now);
+        wan_routing_.reclaim();
+      }
       last_tick = now;
     }
   }
@@ -226,6 +257,7 @@ uint32_t Gateway::stop() {
   // Packets still in the rings or waiting for ARP go back to the pool, counted as shutdown drops.
   if (local_) local_->release_all();
   local_.reset();
+  wan_.reset();
   p2p_.reset();
   qos_.reset();
   workers_.clear();

@@ -16,6 +16,8 @@
 #include "ports/ports.h"
 #include "qos/qos_control.h"
 #include "qos/qos_dataplane.h"
+#include "wan/wan_control.h"
+#include "wan/wan_routing.h"
 
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
@@ -81,6 +83,10 @@ class Gateway {
   const QosDataplane* qos_dataplane() const { return qos_dataplane_.get(); }
   // P2P recognition; null when the configuration has no p2p section. Management thread only.
   P2pControl* p2p() { return p2p_.get(); }
+  // Two WAN links; null when the configuration has no wan section. Management thread only.
+  WanControl* wan() { return wan_.get(); }
+  // Sessions per WAN port, summed over the workers (read on each worker).
+  uint64_t sessions_on_wan(uint8_t port);
   rte_mempool* pool() const { return pool_; }
   double uptime_s() const;
   uint64_t now_ms() const;
@@ -102,6 +108,8 @@ class Gateway {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<QosControl> qos_;
   std::unique_ptr<P2pControl> p2p_;
+  RcuPublished<WanRoutingTable> wan_routing_;
+  std::unique_ptr<WanControl> wan_;
   std::unique_ptr<LocalHandler> local_;
   CommandRegistry commands_;
   std::unique_ptr<ControlServer> control_;
@@ -116,5 +124,6 @@ class Gateway {
 void register_commands(CommandRegistry& commands, Gateway& gateway);
 void register_qos_commands(CommandRegistry& commands, Gateway& gateway);
 void register_p2p_commands(CommandRegistry& commands, Gateway& gateway);
+void register_wan_commands(CommandRegistry& commands, Gateway& gateway);
 
 }  // namespace fairgate

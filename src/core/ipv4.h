@@ -17,6 +17,7 @@ struct Ipv4Prefix {
   uint32_t network() const { return address & mask(); }
   uint32_t broadcast() const { return network() | ~mask(); }
   bool contains(uint32_t ip) const { return (ip & mask()) == network(); }
+  bool operator==(const Ipv4Prefix&) const = default;
 };
 
 inline bool prefixes_overlap(const Ipv4Prefix& a, const Ipv4Prefix& b) {

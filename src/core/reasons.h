@@ -45,6 +45,7 @@ namespace fairgate {
   X(kNatPortsExhausted, "nat_ports_exhausted", "no free external port")                       \
   X(kNatTruncated, "nat_truncated", "transport header cut short")                             \
   X(kNatUnsupported, "nat_unsupported", "protocol or ICMP type NAT cannot translate")          \
+  X(kWanAllDown, "wan_all_down", "a new flow, and no WAN link is up to leave by")            \
   X(kP2pDropped, "p2p_dropped", "P2P flow of a subscriber whose policy drops P2P")             \
   X(kP2pCapped, "p2p_capped", "P2P over the subscriber's P2P rate cap")                        \
   X(kHandoffFull, "handoff_full", "the owning worker's handoff ring was full")                 \

@@ -395,6 +395,12 @@ uint32_t SessionTable::remove_wan(uint8_t wan) {
   return removed;
 }
 
+uint32_t SessionTable::sessions_on_wan(uint8_t wan) const {
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < capacity_; ++i) count += sessions_[i].in_use && sessions_[i].wan == wan;
+  return count;
+}
+
 std::size_t SessionTable::bytes_per_session() const {
   // What the table holds per session slot: the DPDK heap taken by its records, flow index and
   // hashes (buckets, extendable buckets, key store, free-slot rings), and its C++ arrays.

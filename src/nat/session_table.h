@@ -114,6 +114,7 @@ class SessionTable {
   // Failover: removes the sessions that leave by WAN `wan` (their peers cannot reach them
   // through another WAN's address anyway) and returns how many; the others stay untouched.
   uint32_t remove_wan(uint8_t wan);
+  uint32_t sessions_on_wan(uint8_t wan) const;
 
   const Session& session(uint32_t index) const { return sessions_[index]; }
   // The session's P2P inspection state and verdict (CONNMARK's job), zero when it is created.

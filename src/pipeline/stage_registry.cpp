@@ -24,7 +24,7 @@ const StageFactory kStages[] = {
      }},
     {"nat", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<NatStage>(env.config, env.ports, *env.nat, env.counters, env.worker_index, env.workers,
-                                         env.port_forwards);
+                                         env.port_forwards, env.wan_routing, env.qos ? &env.qos->map() : nullptr);
      }},
     {"l3", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<L3Stage>(env.ports, env.neighbors);

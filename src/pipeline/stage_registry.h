@@ -10,6 +10,7 @@
 #include "pipeline/stage.h"
 #include "pipeline/worker_state.h"
 #include "ports/ports.h"
+#include "wan/wan_routing.h"
 
 #include <memory>
 #include <string>
@@ -32,6 +33,7 @@ struct StageEnv {
   const RcuPublished<PortForwardTable>* port_forwards;  // null: the configuration's
   QosDataplane* qos = nullptr;  // the shaped ports' schedulers; null when nothing is shaped
   P2pDataplane* p2p = nullptr;  // P2P recognition; null when it is off
+  const RcuPublished<WanRoutingTable>* wan_routing = nullptr;  // null: one WAN, the default route's
 };
 
 bool stage_registered(std::string_view name);

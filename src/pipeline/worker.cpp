@@ -60,6 +60,14 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
     uint32_t capacity = std::max<uint32_t>(64, deps.config.nat.max_sessions / workers);
     nat_ = std::make_unique<SessionTable>(deps.config.nat, capacity, index, workers, rte_socket_id(),
                                           static_cast<uint8_t>(deps.ports.ports.size()));
+    // The gateway's own WAN conversations are never taken for outbound mappings: probe
+    // identifiers (ICMP) and the LPA port (UDP), whose answers are the management thread's.
+    if (deps.config.wan.enabled)
+      for (const auto& link : deps.config.wan.links) {
+        for (uint16_t ident = kWanProbeIdentifierBase; ident < kWanProbeIdentifierBase + WanSelector::kMaxWans; ++ident)
+          nat_->reserve_port(IPPROTO_ICMP, static_cast<uint8_t>(link.port), ident, true);
+        nat_->reserve_port(IPPROTO_UDP, static_cast<uint8_t>(link.port), deps.config.wan.lpa_port, true);
+      }
     // Forwarded ports are never handed out to outbound mappings.
     for (const auto& rule : deps.config.nat.port_forwards)
       for (uint8_t p = 0; p < deps.ports.ports.size(); ++p)
@@ -71,7 +79,7 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
   }
   StageEnv env{deps.config,   deps.ports, deps.neighbors, counters_,          tx_,
                index,         workers,    nat_.get(),     deps.port_forwards, deps.qos,
-               deps.p2p};
+               deps.p2p,      deps.wan_routing};
   if (deps.qos != nullptr)
     for (const auto& scheduler : deps.qos->schedulers())
       if (scheduler->owner == index) schedulers_.push_back(scheduler.get());

@@ -39,6 +39,8 @@ struct WorkerDeps {
   QosDataplane* qos = nullptr;
   // P2P recognition's shared state; null when the configuration has no p2p section.
   P2pDataplane* p2p = nullptr;
+  // Which WAN new flows leave by; null when the configuration has no wan section.
+  const RcuPublished<WanRoutingTable>* wan_routing = nullptr;
 };
 
 // Work the management thread asks a worker to do on its own thread, between bursts, on state

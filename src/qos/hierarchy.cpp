@@ -75,7 +75,7 @@ LinkRates configured_link_rates(const Config& config) {
 std::vector<PortNode> build_hierarchy(const Config& config, const std::vector<LiveSubscriber>& subscribers,
                                       const LinkRates& links) {
   std::vector<PortNode> ports;
-  int wan = config.default_route_port();
+  int wan = links.download_port >= 0 ? links.download_port : config.default_route_port();
   uint64_t download_bps = wan >= 0 ? links.down_bps.at(static_cast<std::size_t>(wan)) : 0;
   LinkFraming download_framing = wan >= 0 ? config.ports[static_cast<std::size_t>(wan)].framing : LinkFraming{};
   for (uint16_t p = 0; p < config.ports.size(); ++p) {

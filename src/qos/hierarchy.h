@@ -68,6 +68,9 @@ struct LiveSubscriber {
 // Link rates at run time, bits per second, by port index (WAN ports; 0 elsewhere).
 struct LinkRates {
   std::vector<uint64_t> down_bps, up_bps;
+  // The WAN whose download rate the LAN egress is shaped to: the default route's (-1), or the
+  // one failover moved the subscribers to.
+  int download_port = -1;
 };
 
 inline constexpr uint32_t kUnknownPipe = 0;  // the "unknown" subscriber's pipe

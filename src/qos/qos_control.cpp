@@ -181,6 +181,16 @@ double QosControl::set_link_rate(uint16_t port, uint64_t down_bps, uint64_t up_b
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+double QosControl::set_download_wan(uint16_t port) {
+  auto start = std::chrono::steady_clock::now();
+  if (links_.download_port != port) {
+    LinkRates next = links_;
+    next.download_port = port;
+    commit(subscribers_, std::move(next), "args");
+  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 void QosControl::add_unknown_hosts(uint64_t now_ms) {
   void* reports[kHostsPerTick];
   unsigned count = rte_ring_dequeue_burst(dataplane_.new_hosts(), reports, kHostsPerTick, nullptr);

@@ -79,7 +79,8 @@ uint16_t mss_for(const NatConfig& nat, uint16_t mtu) {
 }  // namespace
 
 NatStage::NatStage(const Config& config, const PortTable& ports, SessionTable& sessions, WorkerCounters& counters,
-                   uint16_t worker, uint16_t workers, const RcuPublished<PortForwardTable>* port_forwards)
+                   uint16_t worker, uint16_t workers, const RcuPublished<PortForwardTable>* port_forwards,
+                   const RcuPublished<WanRoutingTable>* wan_routing, const RcuPublished<SubscriberMap>* subscribers)
     : config_(config),
       ports_(ports),
       routes_(ports),
@@ -89,7 +90,9 @@ NatStage::NatStage(const Config& config, const PortTable& ports, SessionTable& s
       workers_(workers),
       lan_prefixes_(config.lan_prefixes()),
       tsc_hz_(rte_get_tsc_hz()),
-      forwards_(port_forwards ? port_forwards : &own_forwards_) {
+      forwards_(port_forwards ? port_forwards : &own_forwards_),
+      wan_routing_(wan_routing),
+      subscribers_(subscribers) {
   if (port_forwards == nullptr) own_forwards_.publish(std::make_unique<PortForwardTable>(PortForwardTable{config.nat.port_forwards}));
   fragments_ = rte_ip_frag_table_create(kFragmentBuckets, kFragmentBucketEntries,
                                         kFragmentBuckets * kFragmentBucketEntries, tsc_hz_ * kFragmentTimeoutS,
@@ -364,9 +367,24 @@ void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path
   bool reply = false;
   uint8_t wan = default_wan_;
   switch (path) {
-    case Path::kOutbound:
-      index = sessions_.create_outbound(key, default_wan_, default_wan_address_, now_s, &refusal);
+    case Path::kOutbound: {
+      uint8_t leave_by = default_wan_;
+      uint32_t address = default_wan_address_;
+      if (const WanRoutingTable* routing = wan_routing_ ? wan_routing_->current() : nullptr) {
+        // One subscriber, one WAN: its pipe is the key when it has one, so all its addresses agree.
+        const SubscriberMap* map = subscribers_ ? subscribers_->current() : nullptr;
+        uint32_t pipe = map ? map->find(key.src) : SubscriberMap::kNoPipe;
+        WanRoutingTable::Link link;
+        if (!routing->choose(pipe != SubscriberMap::kNoPipe ? 0x80000000u | pipe : key.src, key.src, &link)) {
+          burst.drop(i, DropReason::kWanAllDown);
+          return;
+        }
+        leave_by = link.port;
+        address = link.address;
+      }
+      index = sessions_.create_outbound(key, leave_by, address, now_s, &refusal);
       break;
+    }
     case Path::kHairpin: {
       is_wan_address(key.dst, &wan);
       const PortForwardRule* rule = forward_for(key.proto, key.dport);

@@ -14,7 +14,9 @@
 #include "pipeline/stage.h"
 #include "pipeline/worker_state.h"
 #include "ports/ports.h"
+#include "qos/subscriber_map.h"
 #include "stages/l3/route_table.h"
+#include "wan/wan_routing.h"
 
 #include <rte_ip_frag.h>
 
@@ -26,8 +28,12 @@ namespace fairgate {
 class NatStage final : public Stage {
  public:
   // `port_forwards`: the published rules; null to follow config.nat.port_forwards only.
+  // `wan_routing`: which WAN new flows leave by (null: the default route's); `subscribers`:
+  // the subscriber map, so that all addresses of one subscriber leave by one WAN (may be null).
   NatStage(const Config& config, const PortTable& ports, SessionTable& sessions, WorkerCounters& counters,
-           uint16_t worker, uint16_t workers, const RcuPublished<PortForwardTable>* port_forwards = nullptr);
+           uint16_t worker, uint16_t workers, const RcuPublished<PortForwardTable>* port_forwards = nullptr,
+           const RcuPublished<WanRoutingTable>* wan_routing = nullptr,
+           const RcuPublished<SubscriberMap>* subscribers = nullptr);
   ~NatStage() override;
   std::string_view name() const override { return "nat"; }
   void process(Burst& burst) override;
@@ -66,6 +72,8 @@ class NatStage final : public Stage {
   uint64_t tsc_hz_;
   RcuPublished<PortForwardTable> own_forwards_;  // when no published table is given
   const RcuPublished<PortForwardTable>* forwards_;
+  const RcuPublished<WanRoutingTable>* wan_routing_;
+  const RcuPublished<SubscriberMap>* subscribers_;
   rte_ip_frag_tbl* fragments_ = nullptr;
   rte_ip_frag_death_row* death_row_ = nullptr;
 };
