@@ -102,6 +102,9 @@ def config_without_shaping():
         config = json.load(f)
     config.pop("qos", None)
     config.pop("subscribers", None)
+    # One link, as FairNAT had: unshaped, the modem's buffer would delay the WAN probes past their
+    # timeout and failover would move everyone to the other WAN.
+    config.pop("wan", None)
     for port in config["ports"]:
         port.pop("rate_down", None)
         port.pop("rate_up", None)
@@ -171,6 +174,7 @@ def bring_up(mode, workers, down, up, off_config):
     if mode == "kernel":
         kernel_htb(rate_bps(down), rate_bps(up))
     elif mode == "fairgate":
+        ctl("wan-set", "link=wan0", "state=up")  # one link: see config_without_shaping
         ctl("link-rate", "port=wan0", f"down={down}", f"up={up}")
     # Resolve neighbours and create the NAT mappings before anything is timed.
     lab("exec", "lan1", "ping", "-c", "2", "-i", "0.2", INET, check=False)
