@@ -51,6 +51,7 @@ def single_wan_base():
     rates on every WAN port once it shapes."""
     base = copy.deepcopy(LAB)
     base["ports"] = [port for port in base["ports"] if port["name"] != "wan1"]
+    base.pop("wan", None)  # one WAN: nothing to fail over to
     return base
 
 

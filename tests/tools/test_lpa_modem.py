@@ -473,8 +473,14 @@ def test_the_log_records_every_datagram_sent(receiver, emulator):
         router.sendto(lpa.encode_solicitation(42), ("127.0.0.1", modem.listen_port()))
         sent.append(receive_one(router))
         router_address = "127.0.0.1:%d" % router.getsockname()[1]
-    with open(modem.log) as log:
-        entries = [json.loads(line) for line in log]
+    # The emulator writes a datagram's log line after sending it: the reply's may lag behind.
+    deadline = time.monotonic() + 5
+    while True:
+        with open(modem.log) as log:
+            entries = [json.loads(line) for line in log if line.endswith("\n")]
+        if len(entries) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [entry["kind"] for entry in entries] == ["full", "event", "reply"]
     assert [bytes.fromhex(entry["hex"]) for entry in entries] == sent
     assert [entry["message"] for entry in entries] == [lpa.decode(datagram) for datagram in sent]

@@ -110,6 +110,7 @@ def imported_config(tmp_path):
     """The README example through fairnat-import, on conf/lab.json with one WAN."""
     base = copy.deepcopy(LAB)
     base["ports"] = base["ports"][:2]
+    base.pop("wan", None)  # one WAN: nothing to fail over to
     base_path = tmp_path / "base.json"
     base_path.write_text(json.dumps(base))
     result = subprocess.run([IMPORT, os.path.join(DATA, "readme-example.conf"), "--base", str(base_path)],
