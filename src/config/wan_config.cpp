@@ -117,6 +117,20 @@ WanConfig parse_wan(const JsonField& field, const Config& config) {
     number("latency_degraded_ms", &wan.latency_degraded_ms, 0, 60000);
     number("latency_recovered_ms", &wan.latency_recovered_ms, 0, 60000);
     number("hold_down_ms", &wan.hold_down_ms, 0, 3600000);
+    // What WanHealth checks when the gateway starts, checked here too, so --check finds it.
+    auto refuse = [&](const char* key, const std::string& reason) {
+      throw FieldError(probes->path() + "." + key, reason);
+    };
+    if (wan.loss_recovered_percent > wan.loss_degraded_percent)
+      refuse("loss_recovered_percent", std::to_string(wan.loss_recovered_percent) + " is above loss_degraded_percent " +
+                                           std::to_string(wan.loss_degraded_percent));
+    if (wan.latency_degraded_ms != 0 && wan.latency_degraded_ms >= wan.timeout_ms)
+      refuse("latency_degraded_ms", std::to_string(wan.latency_degraded_ms) + " is not below timeout_ms " +
+                                        std::to_string(wan.timeout_ms) +
+                                        " (a slower probe is lost, not slow); lower it, or 0 for never");
+    if (wan.latency_degraded_ms != 0 && wan.latency_recovered_ms > wan.latency_degraded_ms)
+      refuse("latency_recovered_ms", std::to_string(wan.latency_recovered_ms) + " is above latency_degraded_ms " +
+                                         std::to_string(wan.latency_degraded_ms));
   }
   if (auto lpa = field.find("lpa")) {
     lpa->reject_unknown({"port", "margin_percent", "hold_down_ms", "min_window_ms", "period_ms", "max_per_second"});

@@ -266,8 +266,14 @@ void LocalHandler::reject(rte_mbuf* mbuf, DropReason reason, uint8_t type, uint8
 
 void LocalHandler::transmit_ipv4(rte_mbuf* mbuf, uint64_t now_ms) {
   uint32_t destination = rte_be_to_cpu_32(ipv4_of(mbuf)->dst_addr);
+  // From one of our WAN addresses (an echo reply, an ICMP error about what came in by that
+  // WAN): back through that WAN, as another WAN's ISP would drop the source.
+  int source_port = ports_.owner_of(rte_be_to_cpu_32(ipv4_of(mbuf)->src_addr));
+  uint8_t wan = source_port >= 0 && ports_.ports[static_cast<std::size_t>(source_port)].role == PortRole::kWan
+                    ? static_cast<uint8_t>(source_port)
+                    : kNoWanPort;
   Route route;
-  if (ports_.owner_of(destination) >= 0 || !routes_.lookup(destination, &route)) {
+  if (ports_.owner_of(destination) >= 0 || !routes_.lookup(destination, &route, wan)) {
     counters_.drop(DropReason::kNoRoute);
     rte_pktmbuf_free(mbuf);
     return;

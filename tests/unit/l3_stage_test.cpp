@@ -27,6 +27,16 @@ Bytes wan_frame(uint32_t dst, const Ipv4Fields& fields = {}) {
   return ethernet(port_mac(kWan), wan_gw_mac(), kEtherIpv4,
                   ipv4(internet_host(), dst, kProtoUdp, udp(internet_host(), dst, 443, 40000, payload_bytes(30)), fields));
 }
+// A datagram to a multicast group, sent to the group's MAC (RFC 1112) as modems send their
+// LPA advertisements to 224.0.0.2; from the WAN gateway (the modem) or a LAN host.
+Bytes group_frame(uint16_t port, uint32_t group, const Ipv4Fields& fields = {}) {
+  rte_ether_addr group_mac = make_mac(0x01, 0x00, 0x5e, static_cast<uint8_t>((group >> 16) & 0x7f),
+                                      static_cast<uint8_t>(group >> 8), static_cast<uint8_t>(group));
+  uint32_t src = port == kWan ? wan_gw() : lan_host();
+  return ethernet(group_mac, port == kWan ? wan_gw_mac() : lan_host_mac(), kEtherIpv4,
+                  ipv4(src, group, kProtoUdp, udp(src, group, 4950, 4950, payload_bytes(40)), fields));
+}
+uint32_t all_routers() { return ip("224.0.0.2"); }
 
 // Runs parse and l3 on frames from one port with a neighbour table, as a worker would.
 class L3Fixture : public PoolCheckedTest {
@@ -85,6 +95,23 @@ std::vector<L3Case> l3_cases() {
       {"lan_directed_broadcast", kLan, lan_frame(ip("10.10.0.255")), Action::kDrop, DropReason::kIpv4NotForwardable},
       {"wan_directed_broadcast", kLan, lan_frame(ip("198.51.100.127")), Action::kDrop, DropReason::kIpv4NotForwardable},
       {"multicast", kLan, lan_frame(ip("224.0.0.251")), Action::kDrop, DropReason::kIpv4NotForwardable},
+      // 224.0.0.2, all routers: link-local, for the gateway itself (modems' LPA), never routed;
+      // its TTL is 1 by design, so it must not be answered with time exceeded.
+      {"all_routers_from_wan", kWan, group_frame(kWan, all_routers()), Action::kPunt, {}, PuntReason::kLocal},
+      {"all_routers_from_wan_ttl_1", kWan, group_frame(kWan, all_routers(), {.ttl = 1}), Action::kPunt, {},
+       PuntReason::kLocal},
+      {"all_routers_from_wan_ttl_0", kWan, group_frame(kWan, all_routers(), {.ttl = 0}), Action::kPunt, {},
+       PuntReason::kLocal},
+      {"all_routers_from_lan_ttl_1", kLan, group_frame(kLan, all_routers(), {.ttl = 1}), Action::kPunt, {},
+       PuntReason::kLocal},
+      {"all_routers_to_the_port_mac", kWan, wan_frame(all_routers(), {.ttl = 1}), Action::kPunt, {},
+       PuntReason::kLocal},
+      {"all_hosts_group", kWan, group_frame(kWan, ip("224.0.0.1"), {.ttl = 1}), Action::kDrop,
+       DropReason::kIpv4NotForwardable},
+      {"group_after_all_routers", kWan, group_frame(kWan, ip("224.0.0.3"), {.ttl = 1}), Action::kDrop,
+       DropReason::kIpv4NotForwardable},
+      {"all_routers_bits_in_another_group", kLan, group_frame(kLan, ip("239.0.0.2")), Action::kDrop,
+       DropReason::kIpv4NotForwardable},
       {"class_e", kLan, lan_frame(ip("240.0.0.1")), Action::kDrop, DropReason::kIpv4NotForwardable},
       {"bigger_than_egress_mtu", kLan, lan_frame(internet_host(), {}, 1401 - 28), Action::kPunt, {},
        PuntReason::kFragNeeded, kWan, wan_gw()},
@@ -297,6 +324,154 @@ TEST(RouteTable, LocalAddresses) {
   for (const auto& port : config.ports) EXPECT_TRUE(routes.is_local(port.address.address)) << port.name;
   for (const char* address : {"10.10.0.11", "198.51.100.1", "10.10.0.255", "0.0.0.0"})
     EXPECT_FALSE(routes.is_local(ip(address))) << address;
+}
+
+// ---- two WANs: routes through the WAN a NAT session leaves by -------------------------------
+
+// Port 0: LAN 10.10.0.1/24. Port 1: wan0 198.51.100.2/25 behind .1. Port 2: wan1
+// 203.0.113.2/25 behind .1, MTU 1400.
+constexpr const char* kTwoWanConfig = R"({"ports": [
+  {"name": "lan0", "role": "lan", "device": "net_ring0", "address": "10.10.0.1/24"},
+  {"name": "wan0", "role": "wan", "device": "net_ring1", "address": "198.51.100.2/25", "gateway": "198.51.100.1"},
+  {"name": "wan1", "role": "wan", "device": "net_ring2", "address": "203.0.113.2/25", "gateway": "203.0.113.1",
+   "mtu": 1400}]})";
+constexpr uint16_t kWan1 = 2;
+uint32_t wan1_gw() { return ip("203.0.113.1"); }
+rte_ether_addr wan1_gw_mac() { return host_mac(0x02); }
+
+struct WanRouteCase {
+  std::string name;
+  uint32_t destination;
+  uint8_t wan_port;  // what the nat stage says the packet leaves by
+  uint16_t port;
+  uint32_t next_hop;
+};
+void PrintTo(const WanRouteCase& c, std::ostream* out) { *out << c.name; }
+
+std::vector<WanRouteCase> wan_route_cases() {
+  const uint32_t internet = internet_host();
+  return {
+      {"internet_by_wan0", internet, kWan, kWan, wan_gw()},
+      {"internet_by_wan1", internet, kWan1, kWan1, wan1_gw()},
+      {"internet_no_wan_takes_the_default", internet, kNoWanPort, kWan, wan_gw()},
+      {"internet_lan_port_has_no_gateway", internet, kLan, kWan, wan_gw()},
+      {"internet_wan_port_out_of_range", internet, 7, kWan, wan_gw()},
+      {"lan_host_connected_wins_over_wan1", lan_host(), kWan1, kLan, lan_host()},
+      {"wan0_neighbour_connected_wins_over_wan1", ip("198.51.100.77"), kWan1, kWan, ip("198.51.100.77")},
+      {"wan1_neighbour_connected_wins_over_wan0", ip("203.0.113.77"), kWan, kWan1, ip("203.0.113.77")},
+      {"wan1_gateway_itself_by_wan0", wan1_gw(), kWan, kWan1, wan1_gw()},
+  };
+}
+
+class RouteTableTwoWans : public ::testing::TestWithParam<WanRouteCase> {};
+
+TEST_P(RouteTableTwoWans, ConnectedThenTheSessionsWanThenTheDefault) {
+  const WanRouteCase& c = GetParam();
+  Config config = parse_config(kTwoWanConfig);
+  RouteTable routes(make_port_table(config));
+  Route route{99, 0};
+  ASSERT_TRUE(routes.lookup(c.destination, &route, c.wan_port));
+  EXPECT_EQ(route.port, c.port);
+  EXPECT_EQ(route.next_hop, c.next_hop) << format_ipv4(route.next_hop);
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, RouteTableTwoWans, ::testing::ValuesIn(wan_route_cases()),
+                         [](const ::testing::TestParamInfo<WanRouteCase>& info) { return info.param.name; });
+
+TEST(RouteTable, DefaultIsTheFirstWanWithAGateway) {
+  // parse_config requires a gateway on every WAN port; a port table whose first WAN has none
+  // (as the route table allows) takes the default through the next one.
+  Config config = parse_config(kTwoWanConfig);
+  PortTable ports = make_port_table(config);
+  ports.ports[kWan].gateway = 0;
+  RouteTable routes(ports);
+  Route route{};
+  ASSERT_TRUE(routes.lookup(internet_host(), &route));
+  EXPECT_EQ(route.port, kWan1);
+  EXPECT_EQ(route.next_hop, wan1_gw());
+  ASSERT_TRUE(routes.lookup(internet_host(), &route, kWan)) << "wan0 has no gateway: the default";
+  EXPECT_EQ(route.port, kWan1);
+  EXPECT_EQ(route.next_hop, wan1_gw());
+  // With no gateway anywhere, only connected prefixes are reachable.
+  ports.ports[kWan1].gateway = 0;
+  RouteTable none(ports);
+  EXPECT_FALSE(none.lookup(internet_host(), &route));
+  EXPECT_FALSE(none.lookup(internet_host(), &route, kWan1));
+  EXPECT_TRUE(none.lookup(lan_host(), &route, kWan1));
+}
+
+// The l3 stage routes by PacketMeta::wan_port (set by the nat stage): to that WAN's gateway,
+// with its MAC and MTU.
+// wan1's gateway is not resolved here (the fixture knows wan0's only).
+class L3TwoWanFixture : public L3Fixture {
+ protected:
+  L3TwoWanFixture() : L3Fixture(kTwoWanConfig) {}
+  // A LAN frame through parse, then wan_port set as the nat stage would, then l3.
+  Burst& route(const Bytes& frame, uint8_t wan_port) {
+    fill_burst(burst, kLan, {frame});
+    parse.process(burst);
+    EXPECT_EQ(burst.action[0], Action::kContinue);
+    EXPECT_EQ(packet_meta(burst.pkts[0])->wan_port, kNoWanPort) << "the parse stage starts every packet without one";
+    packet_meta(burst.pkts[0])->wan_port = wan_port;
+    l3.process(burst);
+    return burst;
+  }
+};
+
+class L3TwoWanTest : public L3TwoWanFixture {
+ protected:
+  L3TwoWanTest() {
+    table.add_static(kWan1, wan1_gw(), wan1_gw_mac());
+    published.publish(table.snapshot());
+  }
+};
+
+TEST_F(L3TwoWanTest, LeavesByTheWanItWasGivenWithThatGatewaysMac) {
+  struct Case {
+    uint8_t wan_port;
+    uint16_t egress;
+    uint32_t next_hop;
+    rte_ether_addr mac;
+  };
+  const Case cases[] = {
+      {kWan1, kWan1, wan1_gw(), wan1_gw_mac()},
+      {kWan, kWan, wan_gw(), wan_gw_mac()},
+      {kNoWanPort, kWan, wan_gw(), wan_gw_mac()},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("wan_port " + std::to_string(c.wan_port));
+    route(lan_frame(internet_host(), {.ttl = 9}), c.wan_port);
+    ASSERT_EQ(burst.action[0], Action::kForward);
+    const PacketMeta* meta = packet_meta(burst.pkts[0]);
+    EXPECT_EQ(meta->egress_port, c.egress);
+    EXPECT_EQ(meta->next_hop, c.next_hop) << format_ipv4(meta->next_hop);
+    Frame out = Frame::of(burst.pkts[0]);
+    EXPECT_EQ(mac_text(out.dst), mac_text(c.mac));
+    EXPECT_EQ(mac_text(out.src), mac_text(port_mac(c.egress)));
+    EXPECT_EQ(out.ttl(), 8);
+    EXPECT_TRUE(out.ip_checksum_valid());
+    free_burst(burst);
+  }
+}
+
+TEST_F(L3TwoWanTest, TheGivenWansMtuApplies) {
+  // 1401 bytes fit wan0 (1500) but not wan1 (1400).
+  route(lan_frame(internet_host(), {}, 1401 - 28), kWan);
+  EXPECT_EQ(burst.action[0], Action::kForward);
+  free_burst(burst);
+  route(lan_frame(internet_host(), {}, 1401 - 28), kWan1);
+  ASSERT_EQ(burst.action[0], Action::kPunt);
+  EXPECT_EQ(static_cast<PuntReason>(packet_meta(burst.pkts[0])->punt_reason), PuntReason::kFragNeeded);
+  EXPECT_EQ(packet_meta(burst.pkts[0])->egress_port, kWan1);
+}
+
+TEST_F(L3TwoWanFixture, UnresolvedWanGatewayIsPuntedForThatGateway) {
+  route(lan_frame(internet_host()), kWan1);
+  ASSERT_EQ(burst.action[0], Action::kPunt);
+  const PacketMeta* meta = packet_meta(burst.pkts[0]);
+  EXPECT_EQ(static_cast<PuntReason>(meta->punt_reason), PuntReason::kResolve);
+  EXPECT_EQ(meta->egress_port, kWan1);
+  EXPECT_EQ(meta->next_hop, wan1_gw());
 }
 
 }  // namespace

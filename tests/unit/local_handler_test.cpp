@@ -536,5 +536,430 @@ TEST_F(LocalHandlerTest, ReleaseAllFreesHeldPackets) {
   EXPECT_EQ(handler.neighbors().size(), 0u);
 }
 
+// ---- the gateway's own conversations: WAN probes and LPA -----------------------------------
+
+// A second WAN on port 2, 203.0.113.2/25 behind 203.0.113.1 (the modem on that link).
+constexpr const char* kTwoWanHandlerConfig = R"({"ports": [
+  {"name": "lan0", "role": "lan", "device": "net_ring0", "address": "10.10.0.1/24"},
+  {"name": "wan0", "role": "wan", "device": "net_ring1", "address": "198.51.100.2/25", "gateway": "198.51.100.1"},
+  {"name": "wan1", "role": "wan", "device": "net_ring2", "address": "203.0.113.2/25", "gateway": "203.0.113.1"}]})";
+constexpr uint16_t kWan2 = 2;
+constexpr uint16_t kLpaPort = 4950;
+uint32_t wan2_own() { return ip("203.0.113.2"); }
+uint32_t wan2_gw() { return ip("203.0.113.1"); }
+rte_ether_addr wan2_gw_mac() { return host_mac(0x02); }
+uint32_t all_routers() { return ip("224.0.0.2"); }
+rte_ether_addr all_routers_mac() { return make_mac(0x01, 0x00, 0x5e, 0x00, 0x00, 0x02); }
+uint32_t probe_target() { return ip("192.0.2.10"); }
+
+Bytes from_wan2(const Bytes& packet, const rte_ether_addr& dst = port_mac(kWan2)) {
+  return ethernet(dst, wan2_gw_mac(), kEtherIpv4, packet);
+}
+
+uint16_t udp_checksum_of(const Frame& frame) {
+  Bytes segment = frame.l4_bytes();
+  Bytes pseudo;
+  put32(pseudo, frame.ip_src());
+  put32(pseudo, frame.ip_dst());
+  put8(pseudo, 0);
+  put8(pseudo, kProtoUdp);
+  put16(pseudo, static_cast<uint16_t>(segment.size()));
+  append(pseudo, segment);
+  return inet_checksum(pseudo);
+}
+// A UDP checksum present (not 0, "none") and right over the pseudo-header.
+bool udp_checksum_valid(const Frame& frame) { return get16(frame.l4_bytes(), 6) != 0 && udp_checksum_of(frame) == 0; }
+
+struct EchoHeard {
+  uint16_t port;
+  uint32_t from;
+  uint16_t identifier, sequence;
+  uint64_t now_ms;
+};
+struct DatagramHeard {
+  uint16_t port;
+  uint32_t from;
+  Bytes payload;
+  uint64_t now_ms;
+};
+
+class LocalHandlerWanTest : public LocalHandlerTest {
+ protected:
+  LocalHandlerWanTest() : LocalHandlerTest(kTwoWanHandlerConfig) {}
+
+  void listen_echo() {
+    handler.listen_echo_replies([this](uint16_t port, uint32_t from, uint16_t identifier, uint16_t sequence,
+                                       uint64_t now_ms) { echoes.push_back({port, from, identifier, sequence, now_ms}); });
+  }
+  void listen_udp(uint16_t udp_port = kLpaPort) {
+    handler.listen_udp(udp_port, [this](uint16_t port, uint32_t from, const uint8_t* payload, uint32_t length,
+                                        uint64_t now_ms) {
+      datagrams.push_back({port, from, Bytes(payload, payload + length), now_ms});
+    });
+  }
+  void wan2_gateway_is_known(uint64_t now = kT0) {
+    punt(kWan2,
+         padded(ethernet(port_mac(kWan2), wan2_gw_mac(), kEtherArp,
+                         arp(2, wan2_gw_mac(), wan2_gw(), port_mac(kWan2), wan2_own()))),
+         PuntReason::kArp, now);
+    handler.tick(now);
+    ASSERT_NE(handler.neighbors().find(kWan2, wan2_gw()), nullptr);
+  }
+
+  std::vector<EchoHeard> echoes;
+  std::vector<DatagramHeard> datagrams;
+};
+
+// ---- echo replies ----
+
+struct EchoReplyCase {
+  std::string name;
+  uint16_t port;     // ingress
+  uint32_t from;     // the replying host
+  uint32_t to;       // our address it answers
+  uint16_t identifier, sequence;
+};
+void PrintTo(const EchoReplyCase& c, std::ostream* out) { *out << c.name; }
+
+class LocalHandlerEchoReplies : public LocalHandlerWanTest, public ::testing::WithParamInterface<EchoReplyCase> {};
+
+TEST_P(LocalHandlerEchoReplies, GoToTheListenerAndAreFreed) {
+  const EchoReplyCase& c = GetParam();
+  listen_echo();
+  rte_ether_addr sender_mac = c.port == kWan2 ? wan2_gw_mac() : c.port == kWan ? wan_gw_mac() : lan_host_mac();
+  Bytes reply = ethernet(port_mac(c.port), sender_mac, kEtherIpv4,
+                         ipv4(c.from, c.to, kProtoIcmp, icmp_echo(c.identifier, c.sequence, 16, kEchoReply)));
+  punt(c.port, reply, PuntReason::kLocal, kT0 + 7);
+  ASSERT_EQ(echoes.size(), 1u);
+  EXPECT_EQ(echoes[0].port, c.port);
+  EXPECT_EQ(echoes[0].from, c.from) << format_ipv4(echoes[0].from);
+  EXPECT_EQ(echoes[0].identifier, c.identifier);
+  EXPECT_EQ(echoes[0].sequence, c.sequence);
+  EXPECT_EQ(echoes[0].now_ms, kT0 + 7);
+  EXPECT_EQ(sink.size(), 0u) << "nothing is answered";
+  EXPECT_EQ(drops(DropReason::kLocalUnsupported), 0u);
+  EXPECT_EQ(drops(DropReason::kIcmpMalformed), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, LocalHandlerEchoReplies,
+    ::testing::Values(EchoReplyCase{"probe_reply_on_wan1", kWan2, probe_target(), wan2_own(), 0xf601, 77},
+                      EchoReplyCase{"probe_reply_on_wan0", kWan, probe_target(), wan_own(), 0xf600, 65535},
+                      EchoReplyCase{"from_the_wan1_gateway", kWan2, wan2_gw(), wan2_own(), 0xf601, 0},
+                      EchoReplyCase{"from_a_lan_host", kLan, lan_host(), lan_gw(), 0x4242, 3}),
+    [](const ::testing::TestParamInfo<EchoReplyCase>& info) { return info.param.name; });
+
+TEST_F(LocalHandlerWanTest, EchoReplyWithABadChecksumIsNotHeard) {
+  listen_echo();
+  Bytes message = icmp_echo(0xf601, 5, 16, kEchoReply);
+  message[2] ^= 0x10;
+  punt(kWan2, from_wan2(ipv4(probe_target(), wan2_own(), kProtoIcmp, message)), PuntReason::kLocal);
+  EXPECT_TRUE(echoes.empty());
+  EXPECT_EQ(drops(DropReason::kIcmpMalformed), 1u);
+  EXPECT_EQ(sink.size(), 0u);
+}
+
+TEST_F(LocalHandlerWanTest, WithoutAnEchoListenerAnEchoReplyIsDropped) {
+  punt(kWan2, from_wan2(ipv4(probe_target(), wan2_own(), kProtoIcmp, icmp_echo(0xf601, 5, 16, kEchoReply))),
+       PuntReason::kLocal);
+  EXPECT_EQ(drops(DropReason::kLocalUnsupported), 1u);
+  EXPECT_EQ(sink.size(), 0u);
+}
+
+TEST_F(LocalHandlerWanTest, EchoRequestsAreStillAnsweredWhileListeningForReplies) {
+  listen_echo();
+  wan_gateway_is_known();
+  wan2_gateway_is_known();
+  punt(kWan2, from_wan2(ipv4(probe_target(), wan2_own(), kProtoIcmp, icmp_echo(0x1111, 2, 16))), PuntReason::kLocal);
+  EXPECT_TRUE(echoes.empty()) << "a request is not a reply";
+  auto sent = sink.take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].first, kWan2) << "from wan1's address, so by wan1 (wan0's ISP would drop its source)";
+  EXPECT_EQ(mac_text(sent[0].second.dst), mac_text(wan2_gw_mac()));
+  EXPECT_EQ(sent[0].second.icmp_type(), kEchoReply);
+  EXPECT_EQ(sent[0].second.ip_src(), wan2_own());
+  EXPECT_EQ(sent[0].second.ip_dst(), probe_target());
+  EXPECT_TRUE(sent[0].second.ip_checksum_valid());
+  EXPECT_TRUE(sent[0].second.icmp_checksum_valid());
+}
+
+TEST_F(LocalHandlerWanTest, AnswersFromAWanAddressLeaveByThatWan) {
+  // Echo replies and ICMP errors from the gateway go back through the WAN whose address they
+  // come from, not by the default route (wan0): wan0's ISP would drop wan1's source, and when
+  // wan0 is down they would not leave at all.
+  wan_gateway_is_known();
+  wan2_gateway_is_known();
+  struct Case {
+    std::string name;
+    uint16_t port;   // in by
+    Bytes packet;    // from off-link
+    uint8_t type;    // of what the gateway sends back
+  };
+  const Case cases[] = {
+      {"echo_to_wan1", kWan2, ipv4(probe_target(), wan2_own(), kProtoIcmp, icmp_echo(0x2222, 1, 16)), kEchoReply},
+      {"udp_to_a_closed_port_of_wan1", kWan2,
+       ipv4(probe_target(), wan2_own(), kProtoUdp, udp(probe_target(), wan2_own(), 5000, 33434, payload_bytes(8))),
+       kUnreachable},
+      {"echo_to_wan0", kWan, ipv4(probe_target(), wan_own(), kProtoIcmp, icmp_echo(0x2222, 2, 16)), kEchoReply},
+      {"udp_to_a_closed_port_of_wan0", kWan,
+       ipv4(probe_target(), wan_own(), kProtoUdp, udp(probe_target(), wan_own(), 5000, 33434, payload_bytes(8))),
+       kUnreachable},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const rte_ether_addr gateway_mac = c.port == kWan2 ? wan2_gw_mac() : wan_gw_mac();
+    punt(c.port, ethernet(port_mac(c.port), gateway_mac, kEtherIpv4, c.packet), PuntReason::kLocal, kT0 + 1);
+    auto sent = sink.take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].first, c.port);
+    EXPECT_EQ(mac_text(sent[0].second.dst), mac_text(gateway_mac));
+    EXPECT_EQ(sent[0].second.ip_src(), c.port == kWan2 ? wan2_own() : wan_own());
+    EXPECT_EQ(sent[0].second.ip_dst(), probe_target());
+    EXPECT_EQ(sent[0].second.icmp_type(), c.type);
+    EXPECT_TRUE(sent[0].second.ip_checksum_valid());
+    EXPECT_TRUE(sent[0].second.icmp_checksum_valid());
+  }
+  // Time exceeded for a packet that came in by wan1: from wan1's address, by wan1.
+  Bytes expiring = ipv4(probe_target(), lan_host(), kProtoUdp, udp(probe_target(), lan_host(), 5000, 53, payload_bytes(8)),
+                        {.ttl = 1});
+  punt(kWan2, from_wan2(expiring), PuntReason::kTtlExceeded, kT0 + 2);
+  auto sent = sink.take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].first, kWan2);
+  EXPECT_EQ(mac_text(sent[0].second.dst), mac_text(wan2_gw_mac()));
+  expect_icmp_error(sent[0].second, wan2_own(), probe_target(), kTimeExceeded, 0, expiring);
+}
+
+// ---- UDP to the gateway ----
+
+struct DatagramCase {
+  std::string name;
+  uint32_t to;                // our address, or 224.0.0.2
+  rte_ether_addr mac;         // the frame's destination
+  std::size_t payload;        // bytes
+  uint8_t ttl;
+  bool pad = false;           // a short frame, zero-padded to Ethernet's 60 bytes
+};
+void PrintTo(const DatagramCase& c, std::ostream* out) { *out << c.name; }
+
+class LocalHandlerDatagrams : public LocalHandlerWanTest, public ::testing::WithParamInterface<DatagramCase> {};
+
+TEST_P(LocalHandlerDatagrams, ToTheListenedPortGoToTheListenerAndAreFreed) {
+  const DatagramCase& c = GetParam();
+  listen_udp();
+  Bytes payload = payload_bytes(c.payload, 0x30);
+  Bytes frame = from_wan2(ipv4(wan2_gw(), c.to, kProtoUdp, udp(wan2_gw(), c.to, kLpaPort, kLpaPort, payload), {.ttl = c.ttl}),
+                          c.mac);
+  if (c.pad) frame = padded(frame);
+  punt(kWan2, frame, PuntReason::kLocal, kT0 + 3);
+  ASSERT_EQ(datagrams.size(), 1u);
+  EXPECT_EQ(datagrams[0].port, kWan2);
+  EXPECT_EQ(datagrams[0].from, wan2_gw());
+  EXPECT_EQ(datagrams[0].payload, payload) << "the UDP payload, its length from the UDP header";
+  EXPECT_EQ(datagrams[0].now_ms, kT0 + 3);
+  EXPECT_EQ(sink.size(), 0u);
+  EXPECT_EQ(drops(DropReason::kLocalUnsupported), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, LocalHandlerDatagrams,
+    ::testing::Values(DatagramCase{"to_the_wan_address", wan2_own(), port_mac(kWan2), 48, 64},
+                      DatagramCase{"to_all_routers_ttl_1", all_routers(), all_routers_mac(), 48, 1},
+                      DatagramCase{"odd_length", wan2_own(), port_mac(kWan2), 37, 64},
+                      DatagramCase{"empty", all_routers(), all_routers_mac(), 0, 1},
+                      DatagramCase{"short_frame_padded", all_routers(), all_routers_mac(), 3, 1, true},
+                      DatagramCase{"large", wan2_own(), port_mac(kWan2), 1400, 64}),
+    [](const ::testing::TestParamInfo<DatagramCase>& info) { return info.param.name; });
+
+TEST_F(LocalHandlerWanTest, UdpToAnotherPortStillGetsPortUnreachable) {
+  listen_udp();
+  wan2_gateway_is_known();
+  Bytes packet = ipv4(wan2_gw(), wan2_own(), kProtoUdp, udp(wan2_gw(), wan2_own(), kLpaPort, kLpaPort + 1, payload_bytes(20)));
+  punt(kWan2, from_wan2(packet), PuntReason::kLocal);
+  EXPECT_TRUE(datagrams.empty());
+  auto sent = sink.take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].first, kWan2);
+  EXPECT_EQ(mac_text(sent[0].second.dst), mac_text(wan2_gw_mac()));
+  expect_icmp_error(sent[0].second, wan2_own(), wan2_gw(), kUnreachable, 3, packet);
+  EXPECT_EQ(drops(DropReason::kLocalUnsupported), 1u);
+}
+
+TEST_F(LocalHandlerWanTest, UdpToAllRoutersNobodyListensOnIsDroppedWithoutAnIcmpError) {
+  wan2_gateway_is_known();  // an error would leave at once, not wait for ARP
+  Bytes to_lpa = ipv4(wan2_gw(), all_routers(), kProtoUdp, udp(wan2_gw(), all_routers(), kLpaPort, kLpaPort, payload_bytes(20)),
+                      {.ttl = 1});
+  punt(kWan2, from_wan2(to_lpa, all_routers_mac()), PuntReason::kLocal);
+  EXPECT_EQ(sink.size(), 0u) << "no listener at all";
+  EXPECT_EQ(drops(DropReason::kLocalUnsupported), 1u);
+
+  listen_udp(kLpaPort + 1);
+  punt(kWan2, from_wan2(to_lpa, all_routers_mac()), PuntReason::kLocal);
+  EXPECT_TRUE(datagrams.empty());
+  EXPECT_EQ(sink.size(), 0u) << "a listener on another port";
+  EXPECT_EQ(drops(DropReason::kLocalUnsupported), 2u);
+
+  // Not UDP either: no protocol unreachable to a group.
+  punt(kWan2, from_wan2(ipv4(wan2_gw(), all_routers(), 47, payload_bytes(20), {.ttl = 1}), all_routers_mac()),
+       PuntReason::kLocal);
+  EXPECT_EQ(sink.size(), 0u);
+  EXPECT_EQ(drops(DropReason::kLocalUnsupported), 3u);
+}
+
+TEST_F(LocalHandlerWanTest, TheUdpLengthDecidesThePayloadAndMayNotRunPastThePacket) {
+  listen_udp();
+  wan2_gateway_is_known();
+  // UDP length 12 in a 28-byte segment: the datagram is its first 4 bytes of payload.
+  Bytes segment = udp(wan2_gw(), wan2_own(), kLpaPort, kLpaPort, payload_bytes(20, 1));
+  set16(segment, 4, 12);
+  set16(segment, 6, 0);  // no checksum
+  punt(kWan2, from_wan2(ipv4(wan2_gw(), wan2_own(), kProtoUdp, segment)), PuntReason::kLocal);
+  ASSERT_EQ(datagrams.size(), 1u);
+  EXPECT_EQ(datagrams[0].payload, payload_bytes(4, 1));
+  // UDP length 40 in a 28-byte segment: not a datagram the listener can read.
+  set16(segment, 4, 40);
+  punt(kWan2, from_wan2(ipv4(wan2_gw(), wan2_own(), kProtoUdp, segment)), PuntReason::kLocal);
+  EXPECT_EQ(datagrams.size(), 1u);
+  // UDP length 7: shorter than its own header.
+  set16(segment, 4, 7);
+  punt(kWan2, from_wan2(ipv4(wan2_gw(), wan2_own(), kProtoUdp, segment)), PuntReason::kLocal);
+  EXPECT_EQ(datagrams.size(), 1u);
+  sink.clear();
+}
+
+// ---- packets the gateway sends from a port ----
+
+TEST_F(LocalHandlerWanTest, ProbeLeavesByTheNamedPortToItsResolvedGateway) {
+  wan_gateway_is_known();
+  wan2_gateway_is_known();
+  struct Case {
+    uint16_t port;
+    uint32_t source;
+    rte_ether_addr gateway_mac;
+    uint32_t destination;
+  };
+  const Case cases[] = {
+      {kWan2, wan2_own(), wan2_gw_mac(), probe_target()},
+      {kWan, wan_own(), wan_gw_mac(), probe_target()},
+      // On wan0's prefix, but sent from wan1: through wan1's gateway, whatever the routes say.
+      {kWan2, wan2_own(), wan2_gw_mac(), ip("198.51.100.77")},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE("port " + std::to_string(c.port) + " to " + format_ipv4(c.destination));
+    rte_mbuf* probe = build_echo_request(test_pool(), c.source, c.destination, 0xf601, 9, 16);
+    ASSERT_NE(probe, nullptr);
+    EXPECT_TRUE(handler.send_from_port(c.port, probe, kT0));
+    auto sent = sink.take();
+    ASSERT_EQ(sent.size(), 1u);
+    const auto& [port, frame] = sent[0];
+    EXPECT_EQ(port, c.port);
+    EXPECT_EQ(mac_text(frame.dst), mac_text(c.gateway_mac));
+    EXPECT_EQ(mac_text(frame.src), mac_text(port_mac(c.port)));
+    EXPECT_EQ(frame.vlan, -1);
+    EXPECT_EQ(frame.ethertype, kEtherIpv4);
+    EXPECT_EQ(frame.ip_src(), c.source);
+    EXPECT_EQ(frame.ip_dst(), c.destination);
+    EXPECT_EQ(frame.protocol(), kProtoIcmp);
+    EXPECT_EQ(frame.ttl(), 64);
+    EXPECT_EQ(frame.bytes.at(frame.l3 + 1), 0xc0) << "DSCP CS6";
+    EXPECT_EQ(frame.total_length(), 20 + 8 + 16);
+    EXPECT_TRUE(frame.ip_checksum_valid());
+    EXPECT_TRUE(frame.icmp_checksum_valid());
+    EXPECT_EQ(frame.icmp_type(), kEchoRequest);
+    EXPECT_EQ(frame.icmp_code(), 0);
+    EXPECT_EQ(get16(frame.bytes, frame.l4() + 4), 0xf601) << "identifier";
+    EXPECT_EQ(get16(frame.bytes, frame.l4() + 6), 9) << "sequence";
+  }
+}
+
+TEST_F(LocalHandlerWanTest, ProbeToAnUnresolvedGatewayIsHeldForArp) {
+  rte_mbuf* probe = build_echo_request(test_pool(), wan2_own(), probe_target(), 0xf601, 1, 16);
+  ASSERT_NE(probe, nullptr);
+  EXPECT_TRUE(handler.send_from_port(kWan2, probe, kT0));
+  auto sent = sink.take();
+  ASSERT_EQ(sent.size(), 1u) << "an ARP request, the probe held";
+  expect_arp_request(sent[0], kWan2, wan2_own(), wan2_gw());
+  ASSERT_NE(handler.neighbors().find(kWan2, wan2_gw()), nullptr);
+  EXPECT_EQ(handler.neighbors().find(kWan2, wan2_gw())->held.size(), 1u);
+  // The gateway answers: the probe goes.
+  wan2_gateway_is_known(kT0 + 5);
+  sent = sink.take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].first, kWan2);
+  EXPECT_EQ(mac_text(sent[0].second.dst), mac_text(wan2_gw_mac()));
+  EXPECT_EQ(sent[0].second.ip_dst(), probe_target());
+  EXPECT_TRUE(sent[0].second.ip_checksum_valid());
+  EXPECT_TRUE(sent[0].second.icmp_checksum_valid());
+}
+
+TEST_F(LocalHandlerWanTest, DatagramToAnAddressOnThePortsPrefixGoesToThatAddress) {
+  const uint32_t modem = ip("203.0.113.50");
+  const rte_ether_addr modem_mac = host_mac(0x50);
+  wan2_gateway_is_known();
+  Bytes payload = payload_bytes(12, 9);
+  rte_mbuf* datagram = build_udp_datagram(test_pool(), wan2_own(), modem, kLpaPort, kLpaPort, 1, payload.data(),
+                                          static_cast<uint32_t>(payload.size()));
+  ASSERT_NE(datagram, nullptr);
+  EXPECT_TRUE(handler.send_from_port(kWan2, datagram, kT0));
+  auto sent = sink.take();
+  ASSERT_EQ(sent.size(), 1u);
+  expect_arp_request(sent[0], kWan2, wan2_own(), modem);  // the modem itself, not the gateway
+  punt(kWan2, padded(ethernet(port_mac(kWan2), modem_mac, kEtherArp, arp(2, modem_mac, modem, port_mac(kWan2), wan2_own()))),
+       PuntReason::kArp, kT0 + 2);
+  sent = sink.take();
+  ASSERT_EQ(sent.size(), 1u);
+  const auto& [port, frame] = sent[0];
+  EXPECT_EQ(port, kWan2);
+  EXPECT_EQ(mac_text(frame.dst), mac_text(modem_mac));
+  EXPECT_EQ(mac_text(frame.src), mac_text(port_mac(kWan2)));
+  EXPECT_EQ(frame.ip_src(), wan2_own());
+  EXPECT_EQ(frame.ip_dst(), modem);
+  EXPECT_EQ(frame.protocol(), kProtoUdp);
+  EXPECT_EQ(frame.ttl(), 1);
+  EXPECT_TRUE(frame.ip_checksum_valid());
+  EXPECT_TRUE(udp_checksum_valid(frame));
+  Bytes segment = frame.l4_bytes();
+  EXPECT_EQ(get16(segment, 0), kLpaPort);
+  EXPECT_EQ(get16(segment, 2), kLpaPort);
+  EXPECT_EQ(get16(segment, 4), 8 + payload.size());
+  EXPECT_EQ(Bytes(segment.begin() + 8, segment.end()), payload);
+}
+
+TEST_F(LocalHandlerWanTest, DatagramToAllRoutersGoesToTheGroupMacAtOnce) {
+  for (uint16_t port : {kWan2, kWan}) {
+    SCOPED_TRACE("port " + std::to_string(port));
+    uint32_t source = port == kWan2 ? wan2_own() : wan_own();
+    Bytes payload = payload_bytes(20, 4);
+    rte_mbuf* datagram = build_udp_datagram(test_pool(), source, all_routers(), kLpaPort, kLpaPort, 1, payload.data(),
+                                            static_cast<uint32_t>(payload.size()));
+    ASSERT_NE(datagram, nullptr);
+    EXPECT_TRUE(handler.send_from_port(port, datagram, kT0));
+    auto sent = sink.take();
+    ASSERT_EQ(sent.size(), 1u) << "no ARP for a group";
+    const auto& [out_port, frame] = sent[0];
+    EXPECT_EQ(out_port, port);
+    EXPECT_EQ(mac_text(frame.dst), "01:00:5e:00:00:02");
+    EXPECT_EQ(mac_text(frame.src), mac_text(port_mac(port)));
+    EXPECT_EQ(frame.ip_src(), source);
+    EXPECT_EQ(frame.ip_dst(), all_routers());
+    EXPECT_EQ(frame.ttl(), 1);
+    EXPECT_TRUE(frame.ip_checksum_valid());
+    EXPECT_TRUE(udp_checksum_valid(frame));
+    Bytes segment = frame.l4_bytes();
+    EXPECT_EQ(Bytes(segment.begin() + 8, segment.end()), payload);
+  }
+  EXPECT_EQ(handler.neighbors().size(), 0u) << "nothing to resolve";
+}
+
+TEST_F(LocalHandlerWanTest, WhatCannotBeSentIsFreedAndSaysSo) {
+  EXPECT_FALSE(handler.send_from_port(kWan2, nullptr, kT0)) << "no mbuf (the pool was empty)";
+  // The LAN port has no gateway: off its prefix there is no next hop.
+  rte_mbuf* probe = build_echo_request(test_pool(), lan_gw(), probe_target(), 0xf601, 1, 16);
+  ASSERT_NE(probe, nullptr);
+  EXPECT_FALSE(handler.send_from_port(kLan, probe, kT0));
+  EXPECT_EQ(drops(DropReason::kNoRoute), 1u);
+  EXPECT_EQ(sink.size(), 0u);
+}
+
 }  // namespace
 }  // namespace fairgate::test

@@ -613,6 +613,151 @@ TEST_F(NatSessionTableTest, CreateFromMappingWhenTheTableIsFullKeepsTheMappingAl
   EXPECT_NE(port, 40000) << "external port 40000 handed to two inside hosts";
 }
 
+// ---- two WANs: failover removes the sessions of one ----------------------------------------
+
+// The second WAN's port index and address, beside kWanId's.
+constexpr uint8_t kOtherWanId = 2;
+uint32_t other_wan_address() { return ip("203.0.113.2"); }
+
+// The session the table holds for `original` on WAN `wan`: created by the caller with
+// create_outbound(original, wan, address of wan).
+uint32_t out_on(SessionTable& table, const FlowKey& original, uint8_t wan, uint32_t address, uint32_t now_s = kT0) {
+  NatRefusal refusal = NatRefusal::kTableFull;
+  uint32_t index = table.create_outbound(original, wan, address, now_s, &refusal);
+  EXPECT_NE(index, SessionTable::kNone) << "refused on WAN " << int{wan} << ": " << text(original);
+  return index;
+}
+
+TEST_F(NatSessionTableTest, RemoveWanRemovesOnlyThatWansSessions) {
+  auto table = make(256);
+  NatRefusal refusal = NatRefusal::kNone;
+  // On WAN 1: host A's TCP, UDP and ping, a forward to the server, and a session another
+  // remote opened through host A's UDP mapping.
+  const FlowKey a_tcp = flow(host_a(), 40000, remote1(), 443, kTcp);
+  const FlowKey a_udp = flow(host_a(), 40001, remote1(), 3478, kUdp);
+  const FlowKey a_ping = flow(host_a(), 77, remote1(), 0, kIcmp);
+  const FlowKey forwarded = flow(remote2(), 5555, wan_address(), 8080, kTcp);
+  const FlowKey from_mapping = flow(remote2(), 3479, wan_address(), 40001, kUdp);
+  std::vector<uint32_t> on_first = {out_on(*table, a_tcp, kWanId, wan_address()),
+                                    out_on(*table, a_udp, kWanId, wan_address()),
+                                    out_on(*table, a_ping, kWanId, wan_address())};
+  on_first.push_back(table->create_forward(forwarded, kWanId, ip("10.10.0.13"), 80, kT0, &refusal));
+  on_first.push_back(table->create_from_mapping(from_mapping, kWanId, kT0, &refusal));
+  for (uint32_t index : on_first) ASSERT_NE(index, SessionTable::kNone);
+  // On WAN 2: host B's TCP and UDP, and host A's TCP from the same inside port as on WAN 1.
+  const FlowKey b_tcp = flow(host_b(), 41000, remote1(), 443, kTcp);
+  const FlowKey b_udp = flow(host_b(), 41001, remote2(), 53, kUdp);
+  const FlowKey a_tcp_other = flow(host_a(), 40000, remote2(), 443, kTcp);
+  std::vector<uint32_t> on_second = {out_on(*table, b_tcp, kOtherWanId, other_wan_address()),
+                                     out_on(*table, b_udp, kOtherWanId, other_wan_address()),
+                                     out_on(*table, a_tcp_other, kOtherWanId, other_wan_address())};
+  for (uint32_t index : on_second) ASSERT_NE(index, SessionTable::kNone);
+  ASSERT_EQ(table->size(), 8u);
+  EXPECT_EQ(table->sessions_on_wan(kWanId), 5u);
+  EXPECT_EQ(table->sessions_on_wan(kOtherWanId), 3u);
+  EXPECT_EQ(table->sessions_on_wan(0), 0u);
+  EXPECT_EQ(table->subscriber_sessions(host_a()), 5u) << "TCP, UDP, ping, from the mapping; TCP on WAN 2";
+
+  // What the sessions are before: WAN 1's looked for, WAN 2's compared after the removal.
+  std::vector<SessionTable::Session> removed, before;
+  for (uint32_t index : on_first) removed.push_back(table->session(index));
+  for (uint32_t index : on_second) before.push_back(table->session(index));
+
+  EXPECT_EQ(table->remove_wan(kWanId), 5u);
+  EXPECT_EQ(table->size(), 3u);
+  EXPECT_EQ(table->sessions_on_wan(kWanId), 0u);
+  EXPECT_EQ(table->sessions_on_wan(kOtherWanId), 3u);
+  EXPECT_EQ(table->subscriber_sessions(host_a()), 1u) << "only its WAN 2 session counts now";
+  EXPECT_EQ(table->subscriber_sessions(host_b()), 2u);
+  EXPECT_EQ(table->subscriber_sessions(ip("10.10.0.13")), 0u) << "the forward went with WAN 1";
+
+  // WAN 1's sessions are gone in both directions, and so are their mappings.
+  bool reply = false;
+  for (const SessionTable::Session& s : removed) {
+    SCOPED_TRACE(text(s.original));
+    EXPECT_EQ(table->lookup(s.original, &reply), SessionTable::kNone);
+    EXPECT_EQ(table->lookup(s.translated.reversed(), &reply), SessionTable::kNone);
+    if (s.holds_mapping()) {
+      EXPECT_FALSE(table->mapped(s.original.proto, kWanId, s.translated.sport));
+    }
+  }
+  EXPECT_EQ(table->lookup(forwarded, &reply), SessionTable::kNone);
+  EXPECT_EQ(table->lookup(from_mapping, &reply), SessionTable::kNone);
+
+  // WAN 2's are untouched and found both ways.
+  for (std::size_t i = 0; i < on_second.size(); ++i) {
+    const SessionTable::Session& s = table->session(on_second[i]);
+    SCOPED_TRACE(text(s.original));
+    EXPECT_TRUE(s.in_use);
+    EXPECT_EQ(s.wan, kOtherWanId);
+    EXPECT_TRUE(s.original == before[i].original);
+    EXPECT_TRUE(s.translated == before[i].translated);
+    EXPECT_EQ(s.translated.src, other_wan_address());
+    EXPECT_EQ(table->lookup(s.original, &reply), on_second[i]);
+    EXPECT_FALSE(reply);
+    EXPECT_EQ(table->lookup(s.translated.reversed(), &reply), on_second[i]);
+    EXPECT_TRUE(reply);
+  }
+  // Host A's mapping of the same inside port on WAN 2 stayed with its session.
+  EXPECT_EQ(table->session(on_second[2]).translated.sport, 40000);
+  EXPECT_TRUE(table->mapped(kTcp, kOtherWanId, 40000));
+  EXPECT_FALSE(table->mapped(kTcp, kWanId, 40000));
+
+  EXPECT_EQ(table->remove_wan(kWanId), 0u) << "nothing left to remove";
+  EXPECT_EQ(table->remove_wan(kOtherWanId), 3u);
+  EXPECT_EQ(table->size(), 0u);
+  EXPECT_EQ(table->subscriber_sessions(host_a()), 0u);
+  EXPECT_EQ(table->subscriber_sessions(host_b()), 0u);
+}
+
+TEST_F(NatSessionTableTest, RemoveWanReleasesTheMappingsSoTheirPortsCanBeAllocatedAgain) {
+  auto table = make(256);
+  // Host A holds external 40000 on WAN 1; host B's 40000 then gets another port there.
+  const FlowKey a = flow(host_a(), 40000, remote1(), 3478, kUdp);
+  ASSERT_EQ(table->session(out_on(*table, a, kWanId, wan_address())).translated.sport, 40000);
+  ASSERT_TRUE(table->mapped(kUdp, kWanId, 40000));
+  const FlowKey b_before = flow(host_b(), 40000, remote1(), 3478, kUdp);
+  uint32_t b_index = out_on(*table, b_before, kWanId, wan_address());
+  ASSERT_NE(b_index, SessionTable::kNone);
+  EXPECT_NE(table->session(b_index).translated.sport, 40000) << "A holds 40000 on WAN 1";
+  // Host B also has 40000 on WAN 2 (each WAN has its own ports).
+  const FlowKey b_other = flow(host_b(), 40000, remote2(), 3478, kUdp);
+  EXPECT_EQ(table->session(out_on(*table, b_other, kOtherWanId, other_wan_address())).translated.sport, 40000);
+
+  EXPECT_EQ(table->remove_wan(kWanId), 2u);
+  EXPECT_FALSE(table->mapped(kUdp, kWanId, 40000));
+  EXPECT_TRUE(table->mapped(kUdp, kOtherWanId, 40000));
+  // Now host B's next flow on WAN 1 gets 40000: it was given back with A's mapping.
+  uint32_t again = out_on(*table, flow(host_b(), 40000, remote2(), 5000, kUdp), kWanId, wan_address(), kT0 + 1);
+  ASSERT_NE(again, SessionTable::kNone);
+  EXPECT_EQ(table->session(again).translated.sport, 40000);
+  EXPECT_EQ(table->session(again).translated.src, wan_address());
+}
+
+TEST_F(NatSessionTableTest, RemoveWanFreesTheSlotsOfAFullTable) {
+  // 8 slots, all busy with UDP sessions that have not expired (nothing to reclaim): a new flow
+  // is refused until WAN 1's four are removed, then four fit without reclaiming any.
+  auto table = make(8);
+  for (uint16_t i = 0; i < 4; ++i) {
+    out_on(*table, flow(host_a(), static_cast<uint16_t>(40000 + i), remote1(), 53, kUdp), kWanId, wan_address());
+    out_on(*table, flow(host_b(), static_cast<uint16_t>(40000 + i), remote1(), 53, kUdp), kOtherWanId,
+           other_wan_address());
+  }
+  ASSERT_EQ(table->size(), 8u);
+  NatRefusal refusal = NatRefusal::kNone;
+  EXPECT_EQ(table->create_outbound(flow(host_b(), 50000, remote1(), 53, kUdp), kOtherWanId, other_wan_address(), kT0,
+                                   &refusal),
+            SessionTable::kNone);
+  EXPECT_EQ(refusal, NatRefusal::kTableFull);
+  EXPECT_EQ(table->remove_wan(kWanId), 4u);
+  for (uint16_t i = 0; i < 4; ++i)
+    out_on(*table, flow(host_b(), static_cast<uint16_t>(50000 + i), remote1(), 53, kUdp), kOtherWanId,
+           other_wan_address());
+  EXPECT_EQ(table->size(), 8u);
+  EXPECT_EQ(table->sessions_on_wan(kOtherWanId), 8u);
+  EXPECT_EQ(table->counters().reclaimed, 0u) << "the removed sessions' slots were free";
+}
+
 // ---- listing, memory -----------------------------------------------------------------------
 
 TEST_F(NatSessionTableTest, ListFiltersAndPages) {

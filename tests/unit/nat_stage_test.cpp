@@ -14,10 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fairgate::test {
@@ -1021,6 +1025,312 @@ TEST_F(NatPortsExhaustedTest, NewMappingsAreDroppedWhenNoPortIsFree) {
   run(kLan, {udp_from_lan_port(100)});
   ASSERT_EQ(burst.action[0], Action::kDrop);
   EXPECT_EQ(burst.drop_reason[0], DropReason::kNatPortsExhausted);
+}
+
+// ---- two WANs: the WAN routing table picks the WAN of new flows ----------------------------
+
+// Port 2: a second WAN, 203.0.113.2/25 behind 203.0.113.1 (link 1 of the routing table; wan0
+// on port 1 is link 0).
+constexpr uint16_t kWan2 = 2;
+constexpr uint64_t kNowMs = 1000;  // the WAN healths' clock
+uint32_t wan2_own() { return ip("203.0.113.2"); }
+uint32_t wan2_gw() { return ip("203.0.113.1"); }
+rte_ether_addr wan2_gw_mac() { return host_mac(0x02); }
+uint32_t gateway_of(uint16_t port) { return port == kWan2 ? wan2_gw() : wan_gw(); }
+rte_ether_addr gateway_mac_of(uint16_t port) { return port == kWan2 ? wan2_gw_mac() : wan_gw_mac(); }
+uint32_t address_of(uint16_t port) { return port == kWan2 ? wan2_own() : wan_own(); }
+
+std::string two_wan_config_text(const std::string& nat, int wan2_mtu) {
+  nlohmann::json c = nlohmann::json::parse(kTwoPortConfig);
+  c["ports"].push_back({{"name", "wan1"},
+                        {"role", "wan"},
+                        {"device", "net_ring2"},
+                        {"address", "203.0.113.2/25"},
+                        {"gateway", "203.0.113.1"},
+                        {"mtu", wan2_mtu}});
+  c["nat"] = nlohmann::json::parse(nat);
+  return c.dump();
+}
+
+Bytes udp_from(uint32_t host, uint16_t sport) {
+  return ipv4(host, remote(), kProtoUdp, udp(host, remote(), sport, 53, payload_bytes(40)));
+}
+
+// parse, guard, nat and l3 over three ports, the nat stage reading a published
+// WanRoutingTable whose selector observed one WanHealth per link.
+class NatTwoWanFixture : public PoolCheckedTest {
+ protected:
+  explicit NatTwoWanFixture(const std::string& nat = "{}", int wan2_mtu = 1500)
+      : config(parse_config(two_wan_config_text(nat, wan2_mtu))),
+        ports(make_port_table(config)),
+        sessions(config.nat, 4096, 0, 1, rte_socket_id(), static_cast<uint8_t>(ports.ports.size())),
+        guard(ports, config.lan_prefixes()),
+        nat(config, ports, sessions, counters, 0, 1, nullptr, &routing, nullptr),
+        neighbors(config.neighbors) {
+    for (const auto& rule : config.nat.port_forwards)
+      for (uint8_t wan : {uint8_t{kWan}, uint8_t{kWan2}})
+        for (uint32_t port = rule.external_first; port <= rule.external_last; ++port) {
+          if (rule.tcp) sessions.reserve_port(kProtoTcp, wan, static_cast<uint16_t>(port), true);
+          if (rule.udp) sessions.reserve_port(kProtoUdp, wan, static_cast<uint16_t>(port), true);
+        }
+    neighbors.add_static(kWan, wan_gw(), wan_gw_mac());
+    neighbors.add_static(kWan2, wan2_gw(), wan2_gw_mac());
+    neighbors.add_static(kLan, lan_host(), lan_host_mac());
+    neighbors.add_static(kLan, lan_host2(), lan_host2_mac());
+    neighbors.add_static(kLan, server(), server_mac());
+    published.publish(neighbors.snapshot());
+  }
+  ~NatTwoWanFixture() override { release(); }
+
+  // A routing table as the management thread publishes it: links 0 and 1 (wan0, wan1) with
+  // weight 1 each, their tiers from wans[0] and wans[1] now.
+  void publish(WanPolicy default_policy, std::vector<std::pair<Ipv4Prefix, WanPolicy>> rules = {}) {
+    auto table = std::make_unique<WanRoutingTable>();
+    table->selector = WanSelector({1, 1});
+    for (std::size_t i = 0; i < wans.size(); ++i) table->selector.observe(i, wans[i], kNowMs);
+    table->links = {{kWan, wan_own()}, {kWan2, wan2_own()}};
+    table->rules = std::move(rules);
+    table->default_policy = default_policy;
+    routing.publish(std::move(table));
+  }
+  void take_down(std::size_t link) { wans.at(link).force(false, kNowMs); }
+
+  void release() {
+    for (uint16_t i = 0; i < burst.count; ++i)
+      if (burst.action[i] != Action::kSent) rte_pktmbuf_free(burst.pkts[i]);
+    burst.count = 0;
+  }
+  // One frame through the stages from `port`; its verdict.
+  Action run(uint16_t port, const Bytes& packet, const rte_ether_addr& lan_mac = lan_host_mac()) {
+    release();
+    const Bytes frame = port == kLan    ? from_lan(packet, lan_mac)
+                        : port == kWan2 ? ethernet(port_mac(kWan2), wan2_gw_mac(), kEtherIpv4, packet)
+                                        : from_wan(packet);
+    fill_burst(burst, port, {frame});
+    run_stages(burst, {&parse, &guard, &nat, &l3});
+    return burst.action[0];
+  }
+  const PacketMeta& meta() const { return *packet_meta(burst.pkts[0]); }
+  Frame frame() const { return Frame::of(burst.pkts[0]); }
+
+  // One packet from the LAN that must leave by WAN port `wan` (its gateway's MAC, that WAN's
+  // address, the NAT stage's wan_port); the IPv4 packet that leaves.
+  Bytes leaves_by(uint16_t wan, const Bytes& packet, const rte_ether_addr& lan_mac = lan_host_mac()) {
+    Action action = run(kLan, packet, lan_mac);
+    EXPECT_EQ(action, Action::kForward) << (action == Action::kDrop ? drop_reason_name(burst.drop_reason[0]) : "");
+    if (action != Action::kForward) return {};
+    EXPECT_EQ(meta().wan_port, wan) << "the nat stage's choice";
+    EXPECT_EQ(meta().egress_port, wan) << "the l3 stage's route";
+    EXPECT_EQ(meta().next_hop, gateway_of(wan)) << format_ipv4(meta().next_hop);
+    Frame out = frame();
+    EXPECT_EQ(mac_text(out.dst), mac_text(gateway_mac_of(wan)));
+    EXPECT_EQ(mac_text(out.src), mac_text(port_mac(wan)));
+    Bytes result = out.ip_packet();
+    EXPECT_EQ(get32(result, 12), address_of(wan)) << "source " << format_ipv4(get32(result, 12));
+    EXPECT_TRUE(checksums_valid(result));
+    return result;
+  }
+  // One packet from the LAN that must be dropped; the reason.
+  DropReason dropped(const Bytes& packet, const rte_ether_addr& lan_mac = lan_host_mac()) {
+    EXPECT_EQ(run(kLan, packet, lan_mac), Action::kDrop);
+    return burst.action[0] == Action::kDrop ? burst.drop_reason[0] : DropReason::kCount;
+  }
+
+  Config config;
+  PortTable ports;
+  WorkerCounters counters;
+  SessionTable sessions;
+  RcuPublished<WanRoutingTable> routing;
+  std::array<WanHealth, 2> wans;  // up from the start
+  ParseStage parse{ports};
+  GuardStage guard;
+  NatStage nat;
+  NeighborTable neighbors;
+  RcuPublished<NeighborSnapshot> published;
+  L3Stage l3{ports, published};
+  Burst burst;
+};
+
+class NatTwoWanTest : public NatTwoWanFixture {};
+
+struct WanChoiceCase {
+  std::string name;
+  WanPolicy policy;                // the default policy
+  std::vector<std::size_t> down;   // links forced down
+  uint16_t port;                   // the WAN port new flows leave by
+};
+void PrintTo(const WanChoiceCase& c, std::ostream* out) { *out << c.name; }
+
+std::vector<WanChoiceCase> wan_choice_cases() {
+  return {
+      {"prefer_link_0", WanPolicy::preferred(0), {}, kWan},
+      {"prefer_link_1", WanPolicy::preferred(1), {}, kWan2},
+      {"prefer_link_1_while_it_is_down", WanPolicy::preferred(1), {1}, kWan},
+      {"prefer_link_0_while_it_is_down", WanPolicy::preferred(0), {0}, kWan2},
+      {"balanced_link_0_down", WanPolicy::weighted(), {0}, kWan2},
+      {"balanced_link_1_down", WanPolicy::weighted(), {1}, kWan},
+  };
+}
+
+class NatWanChoice : public NatTwoWanFixture, public ::testing::WithParamInterface<WanChoiceCase> {};
+
+TEST_P(NatWanChoice, NewFlowLeavesByTheChosenWanWithItsAddress) {
+  const WanChoiceCase& c = GetParam();
+  for (std::size_t link : c.down) take_down(link);
+  publish(c.policy);
+  Bytes out = leaves_by(c.port, udp_from(lan_host(), 40000));
+  EXPECT_TRUE(same_bytes(out, ipv4(address_of(c.port), remote(), kProtoUdp,
+                                   udp(address_of(c.port), remote(), 40000, 53, payload_bytes(40)), {.ttl = 63})))
+      << "only the source address (and checksums, TTL) change";
+  EXPECT_EQ(sessions.sessions_on_wan(static_cast<uint8_t>(c.port)), 1u);
+  EXPECT_EQ(sessions.size(), 1u);
+  // The next packet takes the fast path to the same WAN.
+  EXPECT_TRUE(same_bytes(leaves_by(c.port, udp_from(lan_host(), 40000)), out));
+  EXPECT_EQ(sessions.size(), 1u);
+  // The reply arrives on that WAN at its address and reaches the host.
+  Bytes reply = ipv4(remote(), address_of(c.port), kProtoUdp, udp(remote(), address_of(c.port), 53, 40000, payload_bytes(9)));
+  ASSERT_EQ(run(c.port, reply), Action::kForward);
+  EXPECT_EQ(meta().egress_port, kLan);
+  EXPECT_EQ(meta().wan_port, kNoWanPort) << "a packet to the LAN leaves by no WAN";
+  EXPECT_TRUE(same_bytes(frame().ip_packet(), ipv4(remote(), lan_host(), kProtoUdp,
+                                                   udp(remote(), lan_host(), 53, 40000, payload_bytes(9)), {.ttl = 63})));
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, NatWanChoice, ::testing::ValuesIn(wan_choice_cases()),
+                         [](const ::testing::TestParamInfo<WanChoiceCase>& info) { return info.param.name; });
+
+TEST_F(NatTwoWanTest, EveryProtocolLeavesByThePreferredWan) {
+  publish(WanPolicy::preferred(1));
+  Bytes syn = leaves_by(kWan2, ipv4(lan_host(), remote(), kProtoTcp, tcp(lan_host(), remote(), 40000, 443, {.flags = kSyn})));
+  EXPECT_EQ(sport_of(syn), 40000);
+  Bytes echo = leaves_by(kWan2, ipv4(lan_host(), remote(), kProtoIcmp, icmp(kEchoRequest, 0, 0x4d20007, payload_bytes(20))));
+  EXPECT_EQ(echo_id_of(echo), 0x4d2);
+  EXPECT_EQ(sessions.sessions_on_wan(kWan2), 2u);
+  EXPECT_EQ(sessions.sessions_on_wan(kWan), 0u);
+}
+
+TEST_F(NatTwoWanTest, WithBothWansDownNewFlowsAreDroppedAndSessionsStillPass) {
+  publish(WanPolicy::preferred(1));
+  ASSERT_FALSE(leaves_by(kWan2, udp_from(lan_host(), 40000)).empty());
+  take_down(0);
+  take_down(1);
+  publish(WanPolicy::preferred(1));
+  EXPECT_EQ(dropped(udp_from(lan_host2(), 40000), lan_host2_mac()), DropReason::kWanAllDown);
+  EXPECT_EQ(dropped(udp_from(lan_host(), 40001)), DropReason::kWanAllDown) << "a new flow of a host with a session";
+  EXPECT_EQ(dropped(ipv4(lan_host(), remote(), kProtoTcp, tcp(lan_host(), remote(), 40002, 443, {.flags = kSyn}))),
+            DropReason::kWanAllDown);
+  EXPECT_EQ(sessions.size(), 1u) << "nothing created for them";
+  // The session made before still goes out, and its replies come in.
+  leaves_by(kWan2, udp_from(lan_host(), 40000));
+  Bytes reply = ipv4(remote(), wan2_own(), kProtoUdp, udp(remote(), wan2_own(), 53, 40000, payload_bytes(9)));
+  ASSERT_EQ(run(kWan2, reply), Action::kForward);
+  EXPECT_EQ(frame().ip_dst(), lan_host());
+  // One WAN back: new flows go again.
+  wans[0].force(std::nullopt, kNowMs + 1);
+  publish(WanPolicy::preferred(1));
+  leaves_by(kWan, udp_from(lan_host2(), 40000), lan_host2_mac());
+}
+
+TEST_F(NatTwoWanTest, PolicyRulesSendEachHostToItsWan) {
+  // First match wins: host .11 by link 1, the rest of the LAN by link 0; default link 1.
+  publish(WanPolicy::preferred(1), {{Ipv4Prefix{lan_host(), 32}, WanPolicy::preferred(1)},
+                                    {Ipv4Prefix{ip("10.10.0.0"), 24}, WanPolicy::preferred(0)}});
+  leaves_by(kWan2, udp_from(lan_host(), 40000));
+  leaves_by(kWan, udp_from(lan_host2(), 40000), lan_host2_mac());
+  EXPECT_EQ(sessions.sessions_on_wan(kWan2), 1u);
+  EXPECT_EQ(sessions.sessions_on_wan(kWan), 1u);
+  // Rules the other way round: the /24 now matches first for both.
+  publish(WanPolicy::preferred(1), {{Ipv4Prefix{ip("10.10.0.0"), 24}, WanPolicy::preferred(0)},
+                                    {Ipv4Prefix{lan_host(), 32}, WanPolicy::preferred(1)}});
+  leaves_by(kWan, udp_from(lan_host(), 40001));
+  // A host no rule covers takes the default. (10.10.0.13 is the server's address.)
+  publish(WanPolicy::preferred(1), {{Ipv4Prefix{lan_host(), 32}, WanPolicy::preferred(0)}});
+  leaves_by(kWan2, udp_from(server(), 40000), server_mac());
+  leaves_by(kWan, udp_from(lan_host(), 40002));
+}
+
+TEST_F(NatTwoWanTest, ASessionKeepsItsWanWhenTheTableChanges) {
+  publish(WanPolicy::preferred(1));
+  Bytes first = leaves_by(kWan2, udp_from(lan_host(), 40000));
+  // The preference moves to link 0: the flow stays on wan1, a new one of the same host goes by wan0.
+  publish(WanPolicy::preferred(0));
+  EXPECT_TRUE(same_bytes(leaves_by(kWan2, udp_from(lan_host(), 40000)), first));
+  leaves_by(kWan, udp_from(lan_host(), 40001));
+  // wan1 goes down: the nat stage does not move the session by itself (removing it is the
+  // failover's job, SessionTable::remove_wan), so it still leaves by wan1.
+  take_down(1);
+  publish(WanPolicy::preferred(1));
+  EXPECT_TRUE(same_bytes(leaves_by(kWan2, udp_from(lan_host(), 40000)), first));
+  // Once its session is removed, the flow's next packet starts over on the WAN that works.
+  EXPECT_EQ(sessions.remove_wan(kWan2), 1u);
+  Bytes moved = leaves_by(kWan, udp_from(lan_host(), 40000));
+  EXPECT_EQ(sport_of(moved), 40000);
+  EXPECT_EQ(sessions.sessions_on_wan(kWan), 2u);
+  EXPECT_EQ(sessions.sessions_on_wan(kWan2), 0u);
+}
+
+TEST_F(NatTwoWanTest, ReplyToTheOtherWansAddressIsNotTranslated) {
+  publish(WanPolicy::preferred(1));
+  leaves_by(kWan2, udp_from(lan_host(), 40000));
+  // wan0's address has no mapping for 40000: the packet is for the gateway itself, not the host.
+  Bytes wrong = ipv4(remote(), wan_own(), kProtoUdp, udp(remote(), wan_own(), 53, 40000, payload_bytes(9)));
+  ASSERT_EQ(run(kWan, wrong), Action::kPunt);
+  EXPECT_EQ(static_cast<PuntReason>(meta().punt_reason), PuntReason::kLocal);
+  EXPECT_TRUE(same_bytes(frame().ip_packet(), wrong));
+}
+
+TEST_F(NatTwoWanTest, BeforeAnyTableIsPublishedNewFlowsTakeTheDefaultRoutesWan) {
+  leaves_by(kWan, udp_from(lan_host(), 40000));
+  EXPECT_EQ(sessions.sessions_on_wan(kWan), 1u);
+}
+
+class NatTwoWanForwardTest : public NatTwoWanFixture {
+ protected:
+  NatTwoWanForwardTest()
+      : NatTwoWanFixture(R"({"port_forwards": [
+          {"protocol": "tcp", "external": 8080, "internal": "10.10.0.13", "internal_port": 80}]})") {
+    publish(WanPolicy::preferred(0));
+  }
+};
+
+TEST_F(NatTwoWanForwardTest, TheServersReplyLeavesByTheWanTheConnectionCameIn) {
+  for (uint16_t wan : {kWan2, kWan}) {
+    SCOPED_TRACE("in by port " + std::to_string(wan));
+    TcpFields syn{.flags = kSyn};
+    uint16_t client_port = static_cast<uint16_t>(5000 + wan);
+    ASSERT_EQ(run(wan, ipv4(remote(), address_of(wan), kProtoTcp, tcp(remote(), address_of(wan), client_port, 8080, syn))),
+              Action::kForward);
+    EXPECT_EQ(frame().ip_dst(), server());
+    TcpFields syn_ack{.flags = kSyn | kAck, .seq = 7000, .ack = 1001};
+    Bytes reply = leaves_by(wan, ipv4(server(), remote(), kProtoTcp, tcp(server(), remote(), 80, client_port, syn_ack)),
+                            server_mac());
+    EXPECT_TRUE(same_bytes(reply, ipv4(address_of(wan), remote(), kProtoTcp,
+                                       tcp(address_of(wan), remote(), 8080, client_port, syn_ack), {.ttl = 63})))
+        << "from the address the client connected to, whatever the routing table prefers";
+  }
+}
+
+class NatTwoWanMssTest : public NatTwoWanFixture {
+ protected:
+  NatTwoWanMssTest() : NatTwoWanFixture(R"({"mss_clamp": "mtu"})", 1400) {}
+};
+
+TEST_F(NatTwoWanMssTest, SynsAreClampedToTheMtuOfTheWanTheyLeaveBy) {
+  // wan0 and the LAN are 1500, wan1 1400: a SYN leaving by wan1 must offer at most 1360.
+  TcpFields syn{.flags = kSyn, .options = mss_option(1460)};
+  publish(WanPolicy::preferred(1));
+  Bytes by_wan1 = leaves_by(kWan2, ipv4(lan_host(), remote(), kProtoTcp, tcp(lan_host(), remote(), 40000, 443, syn)));
+  ASSERT_FALSE(by_wan1.empty());
+  EXPECT_EQ(tcp_mss_of(by_wan1, 20), 1360);
+  publish(WanPolicy::preferred(0));
+  Bytes by_wan0 = leaves_by(kWan, ipv4(lan_host(), remote(), kProtoTcp, tcp(lan_host(), remote(), 40001, 443, syn)));
+  ASSERT_FALSE(by_wan0.empty());
+  EXPECT_EQ(tcp_mss_of(by_wan0, 20), 1460);
+  // The answer to the first comes in over wan1: clamped for it too.
+  TcpFields syn_ack{.flags = kSyn | kAck, .options = mss_option(1460)};
+  ASSERT_EQ(run(kWan2, ipv4(remote(), wan2_own(), kProtoTcp, tcp(remote(), wan2_own(), 443, 40000, syn_ack))),
+            Action::kForward);
+  EXPECT_EQ(tcp_mss_of(frame().ip_packet(), 20), 1360);
 }
 
 }  // namespace

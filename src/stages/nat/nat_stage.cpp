@@ -348,15 +348,19 @@ void NatStage::translate(Burst& burst, uint16_t i, uint32_t index, bool reply, u
   uint8_t tcp_flags = ip->next_proto_id == IPPROTO_TCP ? reinterpret_cast<rte_tcp_hdr*>(l4.header)->tcp_flags : 0;
   sessions_.touch(index, reply, rte_be_to_cpu_16(ip->total_length), tcp_flags, now_s);
   rewrite_flow(ip, l4, to, s.l3_delta[reply], s.l4_delta[reply]);
+  // Whether it leaves by a WAN, the session's.
+  bool leaves_by_wan = s.kind == SessionTable::kForward ? reply : !reply && s.kind == SessionTable::kSnat;
   if ((tcp_flags & RTE_TCP_SYN_FLAG) && (config_.nat.mss_clamp || config_.nat.mss_clamp_to_mtu)) {
+    // The MTU of the port the l3 stage will route it to: the session's WAN when it leaves by one.
     Route route;
-    uint16_t mtu = routes_.lookup(rte_be_to_cpu_32(ip->dst_addr), &route) ? ports_.ports[route.port].mtu : 1500;
+    uint16_t mtu = routes_.lookup(rte_be_to_cpu_32(ip->dst_addr), &route, leaves_by_wan ? s.wan : kNoWanPort)
+                       ? ports_.ports[route.port].mtu
+                       : 1500;
     clamp_tcp_mss(l4, mss_for(config_.nat, std::min(mtu, ports_.ports[burst.rx_port].mtu)));
   }
-  // TTL_SET: packets leaving by a WAN get this TTL once the l3 stage has decremented it.
-  bool leaves_by_wan = s.kind == SessionTable::kForward ? reply : !reply && s.kind == SessionTable::kSnat;
   // A flow stays on the WAN it started on: its packets leave by that WAN whatever the default.
   if (leaves_by_wan) meta->wan_port = s.wan;
+  // TTL_SET: packets leaving by a WAN get this TTL once the l3 stage has decremented it.
   if (config_.nat.ttl_set && leaves_by_wan)
     ipv4_set_ttl(ip, static_cast<uint8_t>(std::min(255, config_.nat.ttl_set + 1)));
 }
