@@ -52,11 +52,8 @@ Json wan_set_result(Gateway& gateway, const JsonField& args) {
   std::optional<int> preferred;
   if (subscribers) {
     auto text = subscribers->string();
-    prefix = text.find('/') == std::string::npos
-                 ? (parse_ipv4(text) ? std::optional<Ipv4Prefix>(Ipv4Prefix{*parse_ipv4(text), 32}) : std::nullopt)
-                 : parse_ipv4_prefix(text);
+    prefix = parse_host_or_prefix(text);
     if (!prefix) subscribers->fail("\"" + text + "\" is not an IPv4 address or prefix");
-    prefix->address = prefix->network();
     auto target = args.at("wan");
     auto wan_name = target.string();
     if (wan_name == "balance") {

@@ -186,14 +186,8 @@ SubscriberConfig parse_subscriber(const JsonField& field, const std::vector<Ipv4
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     auto entry = addresses.at(i);
     auto text = entry.string();
-    std::optional<Ipv4Prefix> prefix;
-    if (text.find('/') == std::string::npos) {
-      if (auto address = parse_ipv4(text)) prefix = Ipv4Prefix{*address, 32};
-    } else {
-      prefix = parse_ipv4_prefix(text);
-    }
+    std::optional<Ipv4Prefix> prefix = parse_host_or_prefix(text);
     if (!prefix) entry.fail("\"" + text + "\" is not an IPv4 address or prefix (10.10.0.7, 10.10.0.32/28)");
-    prefix->address = prefix->network();  // "10.10.0.33/28" means the /28 it lies in
     bool on_lan = false;
     for (const auto& lan : lan_prefixes) on_lan |= lan.length <= prefix->length && lan.contains(prefix->network());
     if (!on_lan) entry.fail(text + " is not inside a LAN port's prefix");

@@ -85,14 +85,8 @@ WanConfig parse_wan(const JsonField& field, const Config& config) {
       for (std::size_t s = 0; s < subscribers.size(); ++s) {
         auto item = subscribers.at(s);
         auto text = item.string();
-        std::optional<Ipv4Prefix> prefix;
-        if (text.find('/') == std::string::npos) {
-          if (auto address = parse_ipv4(text)) prefix = Ipv4Prefix{*address, 32};
-        } else {
-          prefix = parse_ipv4_prefix(text);
-        }
+        std::optional<Ipv4Prefix> prefix = parse_host_or_prefix(text);
         if (!prefix) item.fail("\"" + text + "\" is not an IPv4 address or prefix");
-        prefix->address = prefix->network();
         rule.subscribers.push_back(*prefix);
       }
       rule.preferred = preference(entry.at("wan"), config, wan.links);

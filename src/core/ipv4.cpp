@@ -49,6 +49,17 @@ std::string format_ipv4(uint32_t address) {
   return text;
 }
 
+std::optional<Ipv4Prefix> parse_host_or_prefix(std::string_view text) {
+  std::optional<Ipv4Prefix> prefix;
+  if (text.find('/') == std::string_view::npos) {
+    if (auto address = parse_ipv4(text)) prefix = Ipv4Prefix{*address, 32};
+  } else {
+    prefix = parse_ipv4_prefix(text);
+  }
+  if (prefix) prefix->address = prefix->network();
+  return prefix;
+}
+
 std::string format_prefix(const Ipv4Prefix& prefix) {
   return format_ipv4(prefix.address) + "/" + std::to_string(prefix.length);
 }

@@ -27,6 +27,9 @@ inline bool prefixes_overlap(const Ipv4Prefix& a, const Ipv4Prefix& b) {
 std::optional<uint32_t> parse_ipv4(std::string_view text);
 // "a.b.c.d/len"; a bare address is a /32.
 std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text);
+// A host ("10.10.0.7", a /32) or a prefix ("10.10.0.32/28"), as the network it names:
+// "10.10.0.33/28" means the /28 it lies in. Subscribers and WAN policies are written so.
+std::optional<Ipv4Prefix> parse_host_or_prefix(std::string_view text);
 std::string format_ipv4(uint32_t address);
 std::string format_prefix(const Ipv4Prefix& prefix);
 std::string format_mac(const uint8_t mac[6]);
