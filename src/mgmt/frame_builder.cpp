@@ -84,38 +84,16 @@ rte_mbuf* build_icmp_error(rte_mempool* pool, const uint8_t* original, uint32_t 
                            uint8_t type, uint8_t code, uint16_t next_hop_mtu) {
   auto* original_ip = reinterpret_cast<const rte_ipv4_hdr*>(original);
   uint32_t quote = std::min({available, kIcmpQuoteMax, uint32_t{rte_be_to_cpu_16(original_ip->total_length)}});
-  rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
-  if (mbuf == nullptr) return nullptr;
-  uint16_t length = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_icmp_hdr) + quote);
-  auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(mbuf, length));
-  if (data == nullptr) {
-    rte_pktmbuf_free(mbuf);
-    return nullptr;
-  }
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(data);
-  std::memset(ip, 0, sizeof *ip);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->type_of_service = 0xc0;  // CS6, network control
-  ip->total_length = rte_cpu_to_be_16(length);
-  ip->time_to_live = kDefaultTtl;
-  ip->next_proto_id = IPPROTO_ICMP;
-  ip->src_addr = rte_cpu_to_be_32(source);
-  ip->dst_addr = original_ip->src_addr;
-  ip->hdr_checksum = checksum::compute(ip, sizeof *ip);
-  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+  std::vector<uint8_t> message(sizeof(rte_icmp_hdr) + quote, 0);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(message.data());
   icmp->icmp_type = type;
   icmp->icmp_code = code;
-  icmp->icmp_cksum = 0;
   // Bytes 4..7: unused, except the next-hop MTU in the low half for "fragmentation needed".
-  icmp->icmp_ident = 0;
   icmp->icmp_seq_nb = rte_cpu_to_be_16(next_hop_mtu);
   std::memcpy(icmp + 1, original, quote);
-  icmp->icmp_cksum = checksum::compute(icmp, sizeof(rte_icmp_hdr) + quote);
-  auto* meta = packet_meta(mbuf);
-  meta->l2_len = 0;
-  meta->l3_len = sizeof(rte_ipv4_hdr);
-  meta->ethertype = RTE_ETHER_TYPE_IPV4;
-  return mbuf;
+  icmp->icmp_cksum = checksum::compute(message.data(), static_cast<uint32_t>(message.size()));
+  return build_ipv4_packet(pool, source, rte_be_to_cpu_32(original_ip->src_addr), IPPROTO_ICMP, kDefaultTtl,
+                           message.data(), static_cast<uint32_t>(message.size()));
 }
 
 rte_mbuf* build_ipv4_packet(rte_mempool* pool, uint32_t source, uint32_t destination, uint8_t proto, uint8_t ttl,
