@@ -39,16 +39,6 @@ rte_ether_addr server_mac() { return host_mac(0x13); }
 
 // ---- packets -------------------------------------------------------------------------------
 
-uint16_t transport_checksum(uint32_t src, uint32_t dst, uint8_t proto, const Bytes& segment) {
-  Bytes pseudo;
-  put32(pseudo, src);
-  put32(pseudo, dst);
-  put8(pseudo, 0);
-  put8(pseudo, proto);
-  put16(pseudo, static_cast<uint16_t>(segment.size()));
-  append(pseudo, segment);
-  return inet_checksum(pseudo);
-}
 
 Bytes mss_option(uint16_t mss) { return {2, 4, static_cast<uint8_t>(mss >> 8), static_cast<uint8_t>(mss)}; }
 

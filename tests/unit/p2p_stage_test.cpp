@@ -90,16 +90,6 @@ Bytes http_response(int n) {
 
 // ---- packets -------------------------------------------------------------------------------
 
-uint16_t transport_checksum(uint32_t src, uint32_t dst, uint8_t proto, const Bytes& segment) {
-  Bytes pseudo;
-  put32(pseudo, src);
-  put32(pseudo, dst);
-  put8(pseudo, 0);
-  put8(pseudo, proto);
-  put16(pseudo, static_cast<uint16_t>(segment.size()));
-  append(pseudo, segment);
-  return inet_checksum(pseudo);
-}
 
 Bytes tcp(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t flags, const Bytes& payload) {
   Bytes out;

@@ -149,6 +149,18 @@ inline Bytes icmp_echo(uint16_t id, uint16_t seq, std::size_t data_len = 24, uin
   return icmp(type, 0, uint32_t{id} << 16 | seq, payload_bytes(data_len, static_cast<uint8_t>(seq)));
 }
 
+// The TCP or UDP checksum of `segment` (its checksum field as it is) with the pseudo-header.
+inline uint16_t transport_checksum(uint32_t src, uint32_t dst, uint8_t proto, const Bytes& segment) {
+  Bytes pseudo;
+  put32(pseudo, src);
+  put32(pseudo, dst);
+  put8(pseudo, 0);
+  put8(pseudo, proto);
+  put16(pseudo, static_cast<uint16_t>(segment.size()));
+  append(pseudo, segment);
+  return inet_checksum(pseudo);
+}
+
 inline Bytes udp(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const Bytes& payload) {
   Bytes out;
   put16(out, sport);
@@ -156,14 +168,7 @@ inline Bytes udp(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, con
   put16(out, static_cast<uint16_t>(8 + payload.size()));
   put16(out, 0);
   append(out, payload);
-  Bytes pseudo;
-  put32(pseudo, src);
-  put32(pseudo, dst);
-  put8(pseudo, 0);
-  put8(pseudo, kProtoUdp);
-  put16(pseudo, static_cast<uint16_t>(out.size()));
-  append(pseudo, out);
-  uint16_t sum = inet_checksum(pseudo);
+  uint16_t sum = transport_checksum(src, dst, kProtoUdp, out);
   set16(out, 6, sum == 0 ? 0xffff : sum);
   return out;
 }
