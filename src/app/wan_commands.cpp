@@ -68,9 +68,9 @@ Json wan_set_result(Gateway& gateway, const JsonField& args) {
   }
   Json result = Json::object();
   if (state) wan.force(name, *state, now);
-  if (weight) wan.set_weight(name, *weight, now);
+  if (weight) wan.set_weight(name, *weight);
   if (reset) result["sessions_removed"] = wan.reset_sessions(name);
-  if (prefix) wan.set_policy(*prefix, preferred, now);
+  if (prefix) wan.set_policy(*prefix, preferred);
   result["wan"] = wan.wan_json(now);
   return result;
 }

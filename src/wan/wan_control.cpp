@@ -73,7 +73,7 @@ WanControl::WanControl(const Config& config, const PortTable& ports, LocalHandle
   for (std::size_t i = 0; i < links_.size(); ++i)
     if (links_[i].config.port == default_port) download_link_ = static_cast<int>(i);
   for (std::size_t i = 0; i < links_.size(); ++i) selector_.observe(i, links_[i].health, now_ms);
-  publish_routing(now_ms);
+  publish_routing();
 }
 
 void WanControl::start(uint64_t now_ms) {
@@ -160,7 +160,7 @@ void WanControl::act(uint64_t now_ms) {
   bool changed = false;
   for (std::size_t i = 0; i < links_.size(); ++i)
     changed |= published_tiers_.size() != links_.size() || published_tiers_[i] != selector_.tier(i);
-  if (changed) publish_routing(now_ms);
+  if (changed) publish_routing();
   // New flows avoid a dead WAN from the routing table just published; its sessions go now.
   for (std::size_t dead : selector_.take_went_down()) {
     Link& link = links_[dead];
@@ -170,11 +170,10 @@ void WanControl::act(uint64_t now_ms) {
     std::fprintf(stderr, "fairgate: wan %s: %llu sessions that left by it removed\n",
                  ports_.ports[link.config.port].name.c_str(), static_cast<unsigned long long>(removed));
   }
-  follow_download(now_ms);
+  follow_download();
 }
 
-void WanControl::publish_routing(uint64_t now_ms) {
-  (void)now_ms;
+void WanControl::publish_routing() {
   auto table = std::make_unique<WanRoutingTable>();
   table->selector = selector_;
   for (const auto& link : links_)
@@ -186,8 +185,7 @@ void WanControl::publish_routing(uint64_t now_ms) {
   for (std::size_t i = 0; i < links_.size(); ++i) published_tiers_.push_back(selector_.tier(i));
 }
 
-void WanControl::follow_download(uint64_t now_ms) {
-  (void)now_ms;
+void WanControl::follow_download() {
   if (qos_ == nullptr) return;
   // Downloads are shaped to the WAN the subscribers' default takes: the preferred one while it
   // works, else the healthiest.
@@ -345,18 +343,18 @@ void WanControl::force(const std::string& name, std::optional<bool> up, uint64_t
   act(now_ms);
 }
 
-void WanControl::set_weight(const std::string& name, uint32_t weight, uint64_t now_ms) {
+void WanControl::set_weight(const std::string& name, uint32_t weight) {
   int index = link_index(name);
   if (index < 0) throw FieldError("args.link", "no WAN link named \"" + name + "\"");
   selector_.set_weight(static_cast<std::size_t>(index), weight);
-  publish_routing(now_ms);
+  publish_routing();
 }
 
-void WanControl::set_policy(const Ipv4Prefix& prefix, std::optional<int> preferred, uint64_t now_ms) {
+void WanControl::set_policy(const Ipv4Prefix& prefix, std::optional<int> preferred) {
   std::erase_if(rules_, [&](const auto& rule) { return rule.first == prefix; });
   // The operator's rules come first: they are meant to override the configuration's.
   if (preferred) rules_.insert(rules_.begin(), {prefix, policy_of(*preferred)});
-  publish_routing(now_ms);
+  publish_routing();
 }
 
 uint64_t WanControl::reset_sessions(const std::string& name) {

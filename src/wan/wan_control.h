@@ -51,8 +51,8 @@ class WanControl {
   // wan-set: force a link up or down (nullopt releases it), change its weight, or send the
   // subscribers matching `prefix` to a link (-1: balanced; nullopt: drop the rule).
   void force(const std::string& link, std::optional<bool> up, uint64_t now_ms);
-  void set_weight(const std::string& link, uint32_t weight, uint64_t now_ms);
-  void set_policy(const Ipv4Prefix& prefix, std::optional<int> preferred, uint64_t now_ms);
+  void set_weight(const std::string& link, uint32_t weight);
+  void set_policy(const Ipv4Prefix& prefix, std::optional<int> preferred);
   // Moves the existing flows too: removes the sessions on `link` (their hosts reconnect by the
   // WAN the policy gives them now). Returns how many were removed.
   uint64_t reset_sessions(const std::string& link);
@@ -90,11 +90,11 @@ class WanControl {
   void send_round(Link& link, std::size_t index, uint64_t now_ms);
   void observe_arp(Link& link, uint64_t now_ms);
   void act(uint64_t now_ms);  // transitions: log, sessions, routing, download shaping
-  void publish_routing(uint64_t now_ms);
+  void publish_routing();
   void drop_lpa(const std::string& reason);
   void apply_lpa(Link& link, uint64_t now_ms);
   void expire_lpa(Link& link, uint64_t now_ms);
-  void follow_download(uint64_t now_ms);
+  void follow_download();
 
   const Config& config_;
   const PortTable& ports_;
