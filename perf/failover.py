@@ -4,9 +4,11 @@
     sudo perf/failover.py [--runs 10] [--workers 2]
 
 Each run, with both WANs up and lan1 pinging 192.0.2.10 through WAN A:
-- cut: modem A's link goes down without a word (tools/lab modem a down); failover time = the
-  longest silence between lan1's replies from the cut on (pings every 20 ms), i.e. until its
-  pings come back through WAN B;
+- cut: modem A's link goes down without a word (tools/lab modem a down): fairgate sees the
+  carrier go; failover time = the longest silence between lan1's replies from the cut on
+  (pings every 20 ms), i.e. until its pings come back through WAN B;
+- blackhole: modem A's link stays up but its ISP forwards nothing any more (a drop-all
+  forward chain in ispa): only the probes can tell; the same measure;
 - lpa-down: modem A advertises its link down, then drops it (modem a down --advertise); the
   same measure, pings every 5 ms;
 - lpa-rate: modem A advertises a new download rate (20 -> 8 Mbit/s or back); reaction time =
@@ -70,7 +72,17 @@ def outage(change, interval):
     return max(b - a for a, b in zip(window, window[1:]))
 
 
+def blackhole(on):
+    if on:
+        lab("exec", "ispa", "nft", "add table inet fglab_blackhole")
+        lab("exec", "ispa", "nft", "add chain inet fglab_blackhole forward "
+            "{ type filter hook forward priority 0; policy drop; }")
+    else:
+        lab("exec", "ispa", "nft", "delete table inet fglab_blackhole", check=False)
+
+
 def restore():
+    blackhole(False)
     lab("modem", "a", "up", "--advertise")
     lab("modem", "a", "default", "--advertise")
     if not wait(both_usable, 20):
@@ -95,9 +107,11 @@ def main():
     try:
         if not wait(both_usable, 20):
             sys.exit("failover: the WANs are not both up")
-        cut, lpa_down, reaction = [], [], []
+        cut, dark, lpa_down, reaction = [], [], [], []
         for run in range(args.runs):
             cut.append(outage(lambda: lab("modem", "a", "down"), 0.02))
+            restore()
+            dark.append(outage(lambda: blackhole(True), 0.02))
             restore()
             lpa_down.append(outage(lambda: lab("modem", "a", "down", "--advertise"), 0.005))
             restore()
@@ -108,9 +122,10 @@ def main():
                 modem = next(m for m in ctl("lpa")["modems"] if m["link"] == "wan0")
                 reaction.append(modem["last_reaction_ms"] / 1000)
             lab("modem", "a", "default", "--advertise")
-            print(f"run {run + 1}: cut {cut[-1] * 1000:.0f} ms, LPA down {lpa_down[-1] * 1000:.0f} ms, "
+            print(f"run {run + 1}: cut {cut[-1] * 1000:.0f} ms, blackhole {dark[-1] * 1000:.0f} ms, LPA down {lpa_down[-1] * 1000:.0f} ms, "
                   f"LPA rate {reaction[-2] * 1000:.0f} / {reaction[-1] * 1000:.0f} ms", flush=True)
-        print(f"cut, probes only:   {summary(cut, 'ms', 1000)}")
+        print(f"cut (carrier):      {summary(cut, 'ms', 1000)}")
+        print(f"blackhole (probes): {summary(dark, 'ms', 1000)}")
         print(f"LPA link down:      {summary(lpa_down, 'ms', 1000)}")
         print(f"LPA rate change:    {summary(reaction, 'ms', 1000)}")
         print("reference (a ping once a minute): 0-60 000 ms plus the ping's timeout, mean 30 000 ms, "

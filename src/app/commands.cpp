@@ -30,8 +30,7 @@ Json ports_result(const Gateway& gateway, const JsonField& args) {
     if (only >= 0 && static_cast<int>(p) != only) continue;
     const auto& port = gateway.ports().ports[p];
     const auto& config = gateway.config().ports[p];
-    rte_eth_link link{};
-    rte_eth_link_get_nowait(port.dpdk_port, &link);
+    PortLink link = port_link(port);
     rte_eth_stats stats{};
     rte_eth_stats_get(port.dpdk_port, &stats);
     uint64_t pipeline_drops = 0, tx_refused = 0;
@@ -43,8 +42,8 @@ Json ports_result(const Gateway& gateway, const JsonField& args) {
     row["name"] = port.name;
     row["role"] = port_role_name(port.role);
     row["device"] = config.device;
-    row["link_up"] = link.link_status == RTE_ETH_LINK_UP;
-    row["speed_mbps"] = link.link_speed;
+    row["link_up"] = link.up;
+    row["speed_mbps"] = link.speed_mbps;
     row["mac"] = format_mac(port.mac.addr_bytes);
     row["address"] = format_prefix(port.prefix);
     row["gateway"] = port.gateway ? format_ipv4(port.gateway) : "";

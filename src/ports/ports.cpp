@@ -2,6 +2,11 @@
 
 #include <rte_ethdev.h>
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <stdexcept>
 
@@ -22,6 +27,13 @@ PortInfo info_from_config(const PortConfig& port) {
   info.vlan = port.vlan;
   info.rx_queues = port.rx_queues;
   info.tx_queues = port.tx_queues;
+  if (port.device.starts_with("net_af_packet")) {
+    auto at = port.device.find(",iface=");
+    if (at != std::string::npos) {
+      at += 7;
+      info.kernel_interface = port.device.substr(at, port.device.find(',', at) - at);
+    }
+  }
   return info;
 }
 void open_each_port(const Config& config, rte_mempool* pool, PortTable& table) {
@@ -99,6 +111,23 @@ void close_ports(const PortTable& table) {
     rte_eth_dev_stop(port.dpdk_port);
     rte_eth_dev_close(port.dpdk_port);
   }
+}
+
+PortLink port_link(const PortInfo& port) {
+  rte_eth_link link{};
+  PortLink result;
+  if (rte_eth_link_get_nowait(port.dpdk_port, &link) == 0) {
+    result.up = link.link_status == RTE_ETH_LINK_UP;
+    result.speed_mbps = link.link_speed;
+  }
+  if (!port.kernel_interface.empty() && port.kernel_interface.size() < IFNAMSIZ) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq request{};
+    std::memcpy(request.ifr_name, port.kernel_interface.c_str(), port.kernel_interface.size());
+    if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &request) == 0) result.up = (request.ifr_flags & IFF_RUNNING) != 0;
+    if (fd >= 0) close(fd);
+  }
+  return result;
 }
 
 }  // namespace fairgate

@@ -26,6 +26,9 @@ struct PortInfo {
   uint16_t vlan = 0;          // 802.1Q id, 0 = untagged
   uint16_t rx_queues = 0;
   uint16_t tx_queues = 0;
+  // The kernel interface a net_af_packet device sits on ("iface=" in its arguments), empty
+  // for other devices: its carrier is the port's (see port_link).
+  std::string kernel_interface;
 };
 
 struct PortTable {
@@ -47,5 +50,14 @@ PortTable make_port_table(const Config& config);
 // the port on failure.
 PortTable open_ports(const Config& config, rte_mempool* pool);
 void close_ports(const PortTable& table);
+
+struct PortLink {
+  bool up = false;
+  uint32_t speed_mbps = 0;
+};
+// The port's link now, without waiting. A net_af_packet device always says "up" (the PMD does
+// not follow its interface), so its kernel interface's carrier (IFF_RUNNING) decides there:
+// a cable pulled behind a veth or a bridge must be seen like one pulled from a NIC.
+PortLink port_link(const PortInfo& port);
 
 }  // namespace fairgate

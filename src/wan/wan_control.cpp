@@ -12,6 +12,7 @@ namespace {
 constexpr uint16_t kProbePayloadBytes = 16;
 constexpr uint32_t kAllRouters = 0xe0000002;  // 224.0.0.2
 constexpr std::size_t kLogEntries = 64;
+constexpr uint64_t kCarrierPollMs = 100;
 
 WanProbeSettings probe_settings(const WanConfig& wan, std::size_t targets) {
   WanProbeSettings settings;
@@ -123,6 +124,7 @@ void WanControl::tick(uint64_t now_ms) {
       link.next_round_ms = now_ms + config_.wan.interval_ms;
     }
     observe_arp(link, now_ms);
+    observe_carrier(link, now_ms);
     link.health.tick(now_ms);
     if (link.lpa.pending_since_ms != 0 && now_ms >= link.lpa.applied_at_ms + config_.wan.lpa_hold_down_ms)
       apply_lpa(link, now_ms);
@@ -138,6 +140,15 @@ void WanControl::on_echo_reply(uint16_t port, uint32_t from, uint16_t identifier
   Link& link = links_[index];
   for (std::size_t t = 0; t < link.config.targets.size(); ++t)
     if (link.config.targets[t] == from) link.health.probe_reply(static_cast<uint32_t>(t), sequence, now_ms);
+}
+
+void WanControl::observe_carrier(Link& link, uint64_t now_ms) {
+  // Reading a link's state is a system call for some devices: ten times a second is enough to
+  // see a pulled cable well before the probes do (down_after * interval_ms).
+  if (now_ms < link.next_carrier_ms) return;
+  link.next_carrier_ms = now_ms + kCarrierPollMs;
+  bool up = port_link(ports_.ports[link.config.port]).up;
+  if (up != link.health.carrier_up()) link.health.link_state(up, now_ms);
 }
 
 void WanControl::act(uint64_t now_ms) {

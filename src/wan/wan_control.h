@@ -82,6 +82,7 @@ class WanControl {
     WanHealth health;
     uint16_t next_sequence = 1;
     uint64_t next_round_ms = 0;
+    uint64_t next_carrier_ms = 0;
     uint64_t sessions_removed = 0;
     uint64_t went_down = 0;
     LpaState lpa;
@@ -89,6 +90,7 @@ class WanControl {
 
   void send_round(Link& link, std::size_t index, uint64_t now_ms);
   void observe_arp(Link& link, uint64_t now_ms);
+  void observe_carrier(Link& link, uint64_t now_ms);
   void act(uint64_t now_ms);  // transitions: log, sessions, routing, download shaping
   void publish_routing();
   void drop_lpa(const std::string& reason);

@@ -1,5 +1,5 @@
-"""Two WAN links through the lab: failover when modem A's link is cut (probes) or when modem A
-says so (LPA), sessions on the other link untouched, new flows back on A after recovery while
+"""Two WAN links through the lab: failover when modem A's link is cut (carrier), when nothing
+gets through it any more (probes) or when modem A says so (LPA), sessions on the other link untouched, new flows back on A after recovery while
 old ones stay on B, shaping that follows an advertised rate, and advertisements fairgate must
 not trust.
 
@@ -94,7 +94,30 @@ def wans(lab):
 # ------------------------------------------------------------------------------------------
 # Failover
 
-def test_cut_link_moves_subscribers_to_b_within_2s_and_leaves_b_sessions_alone(lab, wans):
+def cut_carrier(lab):
+    lab.run("modem", "a", "down")
+
+
+def blackhole_upstream(lab):
+    # Modem A's link stays up but nothing gets through it any more: only the probes can tell.
+    lab.exec("ispa", "nft", "add table inet fglab_blackhole")
+    lab.exec("ispa", "nft", "add chain inet fglab_blackhole forward { type filter hook forward priority 0; policy drop; }")
+
+
+@pytest.fixture
+def upstream_restored(lab):
+    try:
+        yield
+    finally:
+        lab.exec("ispa", "nft", "delete table inet fglab_blackhole", check=False)
+
+
+@pytest.mark.parametrize("failure, cause, reason", [
+    (cut_carrier, "carrier", "carrier lost"),
+    (blackhole_upstream, "probes-lost", None),
+], ids=["carrier", "probes"])
+def test_failure_of_a_moves_subscribers_to_b_within_2s_and_leaves_b_sessions_alone(
+        lab, wans, upstream_restored, failure, cause, reason):
     lab.ctl("wan-set", f"subscribers={LAN3}", "wan=wan1")
     # A download through B, measured where it arrives; the first second (slow start) is left out.
     iperf = lab.popen("lan3", "iperf3", "-c", INET, "-p", "5203", "-R", "-t", "8", "-O", "1", "-i", "0.5", "-J")
@@ -103,7 +126,7 @@ def test_cut_link_moves_subscribers_to_b_within_2s_and_leaves_b_sessions_alone(l
         time.sleep(2.5)
         assert WAN_ADDRESS["wan0"] in outside_of(lab, LAN1, "icmp")
         cut_at = time.time()
-        lab.run("modem", "a", "down")
+        failure(lab)
         times = reply_times(ping)
         report = json.loads(iperf.communicate(timeout=60)[0])
     finally:
@@ -113,10 +136,14 @@ def test_cut_link_moves_subscribers_to_b_within_2s_and_leaves_b_sessions_alone(l
     gap = gap_after(times, cut_at)
     intervals = [i["sum"]["bits_per_second"] for i in report["intervals"]]
     state = links(lab)
-    print(f"\n[{lab.workers} worker(s)] cut modem A: lan1's pings resumed through B after {gap * 1000:.0f} ms; "
+    print(f"\n[{lab.workers} worker(s)] {cause} on A: lan1's pings resumed through B after {gap * 1000:.0f} ms; "
           f"lan3's download through B, per 0.5 s: min {min(intervals) / 1e6:.2f} Mbit/s")
     assert gap < 2.0
     assert state["wan0"]["state"] == "down" and state["wan0"]["sessions_removed"] >= 1
+    transitions = [t for t in lab.result("wan")["log"] if t["link"] == "wan0" and t["to"] == "down"]
+    assert transitions and transitions[-1]["cause"] == cause, transitions
+    if reason:
+        assert state["wan0"]["reason"] == reason
     assert outside_of(lab, LAN1, "icmp") == [WAN_ADDRESS["wan1"]], "A's sessions went, lan1's new one left by B"
     # lan3's download through B never stalled: no half second without data.
     assert min(intervals) > 0.5e6, intervals
