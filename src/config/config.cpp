@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include "config/json_path.h"
+#include "config/flow_parse.h"
 #include "config/p2p_parse.h"
 #include "config/qos_parse.h"
 #include "config/wan_parse.h"
@@ -379,6 +380,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
   check_qos(root, config);
   if (auto p2p = root.find("p2p")) config.p2p = parse_p2p(*p2p);
   if (auto wan = root.find("wan")) config.wan = parse_wan(*wan, config);
+  if (auto flows = root.find("flows")) config.flows = parse_flows(*flows);
   if (auto control = root.find("control")) {
     control->reject_unknown({"socket"});
     if (auto f = control->find("socket")) {

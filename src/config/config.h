@@ -233,6 +233,29 @@ struct WanConfig {
   uint32_t lpa_max_per_second = 50;  // advertisements taken per second and modem; more are dropped
 };
 
+// Flow monitoring: accounting in the workers (always, with a flow stage in the pipeline),
+// IPFIX or NetFlow v9 export to collectors, and the control socket's live flow streams.
+struct FlowCollectorConfig {
+  uint32_t address = 0;  // host order; reached through the gateway's own ports, like any host
+  uint16_t port = 4739;  // UDP
+  bool netflow_v9 = false;  // false: IPFIX
+};
+
+struct FlowConfig {
+  uint32_t inactive_timeout_s = 15;   // a flow idle this long is exported (and restarts)
+  uint32_t active_timeout_s = 1800;   // a long flow is exported at least this often
+  uint32_t ring_records = 4096;       // records each worker's ring to the management thread holds
+  std::vector<FlowCollectorConfig> collectors;
+  uint32_t observation_domain = 1;
+  uint32_t template_refresh_s = 60;       // templates resent at least this often...
+  uint32_t template_refresh_messages = 100;  // ...and after this many messages
+  uint32_t max_records_per_s = 50000;     // export rate limit per collector; beyond it records are counted and dropped
+  uint16_t source_port = 4739;            // UDP source port of the export
+  bool nat_events = true;                 // RFC 8158 NAT event records in the export
+  uint32_t max_watchers = 8;              // flow-watch streams at once
+  uint32_t watch_buffer_bytes = 1 << 20;  // a watcher whose unread output passes this is dropped
+};
+
 struct ControlConfig {
   std::string socket = "/run/fairgate/fairgate.sock";
 };
@@ -250,6 +273,7 @@ struct Config {
   std::vector<SubscriberConfig> subscribers;
   P2pConfig p2p;
   WanConfig wan;
+  FlowConfig flows;
   ControlConfig control;
 
   // Index of the first port with this role, or -1.

@@ -176,7 +176,7 @@ uint32_t SessionTable::allocate_session(uint32_t now_s, NatRefusal* refusal) {
     uint32_t index = (expire_cursor_ + scanned) % capacity_;
     const Session& s = sessions_[index];
     if (s.in_use && (now_s - s.last_seen_s >= timeout_of(s) || transitory(s))) {
-      release(index);
+      release(index, FlowEndReason::kLackOfResources);
       ++counters_.reclaimed;
       return free_sessions_.pop(sessions_);
     }
@@ -217,6 +217,7 @@ uint32_t SessionTable::finish(uint32_t index, const FlowKey& original, const Flo
   ++size_;
   ++counters_.created;
   count_subscriber(s.subscriber(), 1);
+  if (flow_accounting_) flow_accounting_->session_created(index, flow_view(index));
   return index;
 }
 
@@ -355,8 +356,9 @@ uint32_t SessionTable::create_from_mapping(const FlowKey& inbound, uint8_t wan, 
   return finish(index, original, translated, kSnat, wan, mapping, now_s, refusal);
 }
 
-void SessionTable::release(uint32_t index) {
+void SessionTable::release(uint32_t index, FlowEndReason reason) {
   Session& s = sessions_[index];
+  if (flow_accounting_) flow_accounting_->session_ended(index, flow_view(index), reason);
   flows_->erase(FlowIndex::hash(s.original), index * 2);
   flows_->erase(FlowIndex::hash(s.translated.reversed()), index * 2 + 1);
   if (s.holds_mapping())
@@ -367,29 +369,55 @@ void SessionTable::release(uint32_t index) {
   free_sessions_.push(sessions_, index);
 }
 
+void SessionTable::report_refusal(NatRefusal refusal, const FlowKey& original, uint32_t wan_address) {
+  if (flow_accounting_ == nullptr) return;
+  switch (refusal) {
+    case NatRefusal::kNone:
+      return;
+    case NatRefusal::kQuota:
+      flow_accounting_->refused(original, wan_address, NatEventType::kQuotaExceeded, NatQuotaEvent::kMaxEntriesPerUser,
+                                config_.sessions_per_subscriber);
+      return;
+    case NatRefusal::kPortsExhausted:
+      flow_accounting_->refused(original, wan_address, NatEventType::kPortsExhausted, NatQuotaEvent::kNone, 0);
+      return;
+    case NatRefusal::kTableFull:
+      flow_accounting_->refused(original, wan_address, NatEventType::kQuotaExceeded, NatQuotaEvent::kMaxSessionEntries,
+                                capacity_);
+      return;
+  }
+}
+
 void SessionTable::expire(uint32_t now_s, uint32_t budget) {
   if (size_ == 0) return;
+  uint64_t now_ms = flow_accounting_ ? flow_accounting_->now_ms() : 0;
   for (uint32_t i = 0; i < budget && i < capacity_; ++i) {
     uint32_t index = expire_cursor_;
     expire_cursor_ = expire_cursor_ + 1 == capacity_ ? 0 : expire_cursor_ + 1;
     const Session& s = sessions_[index];
-    if (s.in_use && now_s - s.last_seen_s >= timeout_of(s)) {
-      release(index);
+    if (!s.in_use) continue;
+    if (now_s - s.last_seen_s >= timeout_of(s)) {
+      // A TCP session that closed (both FINs or a RST) ended; any other ran out of time.
+      bool closed = s.original.proto == kTcp && ((s.tcp_flags & (kFinOut | kFinIn)) == (kFinOut | kFinIn) ||
+                                                 (s.tcp_flags & kRst));
+      release(index, closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout);
       ++counters_.expired;
+    } else if (flow_accounting_) {
+      flow_accounting_->check_timeouts(index, flow_view(index), now_ms);
     }
   }
 }
 
 void SessionTable::clear() {
   for (uint32_t i = 0; i < capacity_; ++i)
-    if (sessions_[i].in_use) release(i);
+    if (sessions_[i].in_use) release(i, FlowEndReason::kForcedEnd);
 }
 
 uint32_t SessionTable::remove_wan(uint8_t wan) {
   uint32_t removed = 0;
   for (uint32_t i = 0; i < capacity_; ++i)
     if (sessions_[i].in_use && sessions_[i].wan == wan) {
-      release(i);
+      release(i, FlowEndReason::kForcedEnd);
       ++removed;
     }
   return removed;

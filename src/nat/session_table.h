@@ -11,6 +11,7 @@
 #include "classify/p2p_inspector.h"
 #include "config/config.h"
 #include "core/dpdk_array.h"
+#include "flow/flow_accounting.h"
 #include "nat/flow_index.h"
 #include "nat/flow_key.h"
 
@@ -96,6 +97,8 @@ class SessionTable {
   // and a new session for it to the remote that sent `inbound`.
   uint32_t create_from_mapping(const FlowKey& inbound, uint8_t wan, uint32_t now_s, NatRefusal* refusal);
   bool mapped(uint8_t proto, uint8_t wan, uint16_t external_port) const;
+  // Tells flow accounting (NAT events) of a refused new flow that would have used `wan_address`.
+  void report_refusal(NatRefusal refusal, const FlowKey& original, uint32_t wan_address);
   // Keeps an external port out of (or gives it back to) dynamic allocation: port forwards.
   void reserve_port(uint8_t proto, uint8_t wan, uint16_t port, bool reserved);
 
@@ -117,6 +120,15 @@ class SessionTable {
   uint32_t sessions_on_wan(uint8_t wan) const;
 
   const Session& session(uint32_t index) const { return sessions_[index]; }
+  // Flow accounting (may be null): told of every session created and ended, of refusals, and
+  // asked by the expiry scan to report long-lived flows. The table does not own it.
+  void set_flow_accounting(FlowAccounting* flows) { flow_accounting_ = flows; }
+  FlowAccounting* flow_accounting() const { return flow_accounting_; }
+  // What flow accounting needs to know of a session.
+  FlowAccounting::SessionView flow_view(uint32_t index) const {
+    const Session& s = sessions_[index];
+    return {s.original, s.translated, s.subscriber(), s.wan, s.kind, static_cast<uint8_t>(p2p_[index].protocol)};
+  }
   // The session's P2P inspection state and verdict (CONNMARK's job), zero when it is created.
   // Kept beside the sessions, not in them: the record is one cache line and full.
   P2pFlowState& p2p(uint32_t index) { return p2p_[index]; }
@@ -156,7 +168,8 @@ class SessionTable {
     return (ref & 1) ? s.translated.reversed() == key : s.original == key;
   }
   uint32_t find_mapping(const Session& s) const;
-  void release(uint32_t index);
+  void release(uint32_t index, FlowEndReason reason);
+
   uint32_t find_or_create_mapping(const FlowKey& original, uint8_t wan, NatRefusal* refusal);
   void release_mapping(uint32_t mapping);
   bool quota_ok(uint32_t subscriber) const;
@@ -212,6 +225,7 @@ class SessionTable {
   uint32_t expire_cursor_ = 0;
   std::size_t dpdk_bytes_ = 0;  // what the arrays, flow index and hashes took from the DPDK heap
   NatCounters counters_;
+  FlowAccounting* flow_accounting_ = nullptr;
 };
 
 // Which worker owns the NAT state of an inside host.

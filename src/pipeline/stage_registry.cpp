@@ -1,5 +1,6 @@
 #include "pipeline/stage_registry.h"
 
+#include "stages/flow/flow_stage.h"
 #include "stages/guard/guard_stage.h"
 #include "stages/l3/l3_stage.h"
 #include "stages/nat/nat_stage.h"
@@ -35,6 +36,10 @@ const StageFactory kStages[] = {
     {"p2p", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        if (env.p2p == nullptr || env.nat == nullptr) return std::make_unique<SwitchedOffStage>("p2p");
        return std::make_unique<P2pStage>(env.ports, *env.p2p, *env.nat, env.qos, env.counters, env.worker_index);
+     }},
+    {"flow", [](const StageEnv& env) -> std::unique_ptr<Stage> {
+       if (env.flows == nullptr) return std::make_unique<SwitchedOffStage>("flow");
+       return std::make_unique<FlowStage>(*env.flows);
      }},
     {"sched", [](const StageEnv& env) -> std::unique_ptr<Stage> {
        return std::make_unique<SchedStage>(env.ports, env.qos, env.counters);

@@ -34,6 +34,7 @@ struct StageEnv {
   QosDataplane* qos = nullptr;  // the shaped ports' schedulers; null when nothing is shaped
   P2pDataplane* p2p = nullptr;  // P2P recognition; null when it is off
   const RcuPublished<WanRoutingTable>* wan_routing = nullptr;  // null: one WAN, the default route's
+  FlowAccounting* flows = nullptr;  // the worker's flow accounting, null without a nat stage
 };
 
 bool stage_registered(std::string_view name);

@@ -60,6 +60,13 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
     uint32_t capacity = std::max<uint32_t>(64, deps.config.nat.max_sessions / workers);
     nat_ = std::make_unique<SessionTable>(deps.config.nat, capacity, index, workers, rte_socket_id(),
                                           static_cast<uint8_t>(deps.ports.ports.size()));
+    if (uses("flow")) {
+      const FlowConfig& flows = deps.config.flows;
+      flows_ = std::make_unique<FlowAccounting>(capacity, index, rte_socket_id(),
+                                                FlowTimeouts{flows.inactive_timeout_s, flows.active_timeout_s},
+                                                flows.ring_records);
+      nat_->set_flow_accounting(flows_.get());
+    }
     // The gateway's own WAN conversations are never taken for outbound mappings: probe
     // identifiers (ICMP) and the LPA port (UDP), whose answers are the management thread's.
     if (deps.config.wan.enabled)
@@ -79,7 +86,7 @@ Worker::Worker(uint16_t index, const WorkerConfig& worker_config, const WorkerDe
   }
   StageEnv env{deps.config,   deps.ports, deps.neighbors, counters_,          tx_,
                index,         workers,    nat_.get(),     deps.port_forwards, deps.qos,
-               deps.p2p,      deps.wan_routing};
+               deps.p2p,      deps.wan_routing, flows_.get()};
   if (deps.qos != nullptr)
     for (const auto& scheduler : deps.qos->schedulers())
       if (scheduler->owner == index) schedulers_.push_back(scheduler.get());

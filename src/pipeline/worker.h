@@ -84,6 +84,7 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   rte_ring* tx_ring() const { return tx_ring_; }      // management -> worker (frames with mbuf->port = port index)
   rte_ring* handoff_ring() const { return handoff_ring_; }  // other workers -> this one (mbuf->port = rx port)
   SessionTable* nat() const { return nat_.get(); }     // null when the pipeline has no nat stage
+  FlowAccounting* flows() const { return flows_.get(); }  // null without a flow stage
 
  private:
   void dispose(Burst& burst);
@@ -94,6 +95,7 @@ class alignas(RTE_CACHE_LINE_SIZE) Worker {
   WorkerTx tx_;
   const WorkerDeps deps_;
   std::vector<RxQueueRef> rx_;
+  std::unique_ptr<FlowAccounting> flows_;  // before nat_: sessions report to it until they are gone
   std::unique_ptr<SessionTable> nat_;
   std::vector<std::unique_ptr<Stage>> from_lan_, from_wan_;
   std::vector<EgressScheduler*> schedulers_;  // those this worker owns

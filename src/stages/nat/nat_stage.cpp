@@ -370,6 +370,7 @@ void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path
   uint32_t index = SessionTable::kNone;
   bool reply = false;
   uint8_t wan = default_wan_;
+  uint32_t wan_address = default_wan_address_;
   switch (path) {
     case Path::kOutbound: {
       uint8_t leave_by = default_wan_;
@@ -386,11 +387,13 @@ void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path
         leave_by = link.port;
         address = link.address;
       }
+      wan_address = address;
       index = sessions_.create_outbound(key, leave_by, address, now_s, &refusal);
       break;
     }
     case Path::kHairpin: {
       is_wan_address(key.dst, &wan);
+      wan_address = key.dst;
       const PortForwardRule* rule = forward_for(key.proto, key.dport);
       FlowKey destination = key;
       destination.dst = rule->internal;
@@ -400,6 +403,7 @@ void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path
     }
     case Path::kInbound: {
       is_wan_address(key.dst, &wan);
+      wan_address = key.dst;
       if (const PortForwardRule* rule = forward_for(key.proto, key.dport)) {
         auto port = static_cast<uint16_t>(rule->internal_first + (key.dport - rule->external_first));
         index = sessions_.create_forward(key, wan, rule->internal, port, now_s, &refusal);
@@ -424,6 +428,7 @@ void NatStage::slow_path(Burst& burst, uint16_t i, const FlowKey& key, Path path
       return;
   }
   if (index == SessionTable::kNone) {
+    sessions_.report_refusal(refusal, key, wan_address);
     switch (refusal) {
       case NatRefusal::kQuota: burst.drop(i, DropReason::kNatQuota); break;
       case NatRefusal::kPortsExhausted: burst.drop(i, DropReason::kNatPortsExhausted); break;
