@@ -132,6 +132,7 @@ constexpr std::size_t round_up4(std::size_t bytes) { return (bytes + 3) & ~std::
 constexpr std::size_t kTemplateSetBytes =
     kSetHeaderBytes + template_record_bytes(kIpfixFlowFields) + template_record_bytes(kNatEventFields);
 static_assert(template_record_bytes(kIpfixFlowFields) == template_record_bytes(kNetflowV9FlowFields));
+static_assert(kTemplateSetBytes % 4 == 0, "NetFlow v9 would pad the template flowset");
 constexpr std::size_t kIpfixMinBytes = kIpfixHeaderBytes + kTemplateSetBytes + kSetHeaderBytes +
                                        record_bytes(kIpfixFlowFields) + kSetHeaderBytes +
                                        record_bytes(kNatEventFields);
@@ -347,7 +348,7 @@ std::vector<uint8_t> FlowExporter::next_message(uint64_t now_ms, bool with_templ
   std::size_t template_records = 0;
   if (with_templates) {
     put16(message, ipfix ? kIpfixTemplateSetId : kNetflowV9TemplateFlowsetId);
-    put16(message, static_cast<uint16_t>(kTemplateSetBytes));  // a multiple of 4: no padding
+    put16(message, static_cast<uint16_t>(kTemplateSetBytes));
     put_template(message, kFlowTemplateId,
                  ipfix ? std::span<const Field>(kIpfixFlowFields) : std::span<const Field>(kNetflowV9FlowFields));
     put_template(message, kNatEventTemplateId, kNatEventFields);
