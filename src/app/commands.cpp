@@ -329,6 +329,7 @@ void register_commands(CommandRegistry& commands, Gateway& gateway) {
   register_qos_commands(commands, gateway);
   register_p2p_commands(commands, gateway);
   register_wan_commands(commands, gateway);
+  register_flow_commands(commands, gateway);
   commands.add("shutdown", "stop fairgate cleanly (every packet buffer back in its pool)", [&](const JsonField& args) {
     args.reject_unknown({});
     gateway.request_stop();

@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "core/packet_meta.h"
+#include "mgmt/frame_builder.h"
 
 namespace fairgate {
 namespace {
@@ -48,6 +49,41 @@ Gateway::Gateway(Config config, PipelineSpec pipeline) : config_(std::move(confi
 
 Gateway::~Gateway() {
   if (workers_running_ || ports_open_) stop();
+}
+
+namespace {
+uint64_t wall_clock_ms() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+}  // namespace
+
+std::vector<FlowRecord> Gateway::flow_snapshot(std::size_t limit, bool* truncated) {
+  std::vector<FlowRecord> records;
+  *truncated = false;
+  for (auto& worker : workers_) {
+    SessionTable* nat = worker->nat();
+    FlowAccounting* flows = worker->flows();
+    if (nat == nullptr || flows == nullptr) continue;
+    std::vector<FlowRecord> mine;
+    bool more = false;
+    bool answered = worker->run_job(
+        [&] {
+          for (uint32_t i = 0; i < nat->capacity(); ++i) {
+            if (!nat->session(i).in_use) continue;
+            if (mine.size() == limit) {
+              more = true;
+              break;
+            }
+            mine.push_back(flows->snapshot(i, nat->flow_view(i)));
+          }
+        },
+        kJobTimeoutMs, workers_running_);
+    if (!answered) throw std::runtime_error("worker " + std::to_string(worker->index()) + " did not answer");
+    *truncated |= more;
+    records.insert(records.end(), mine.begin(), mine.end());
+  }
+  return records;
 }
 
 double Gateway::uptime_s() const {
@@ -131,6 +167,30 @@ void Gateway::start() {
                                                     uint32_t length, uint64_t now) {
       wan_->on_lpa(port, from, payload, length, now);
     });
+  }
+  std::vector<FlowAccounting*> flow_workers;
+  for (auto& worker : workers_) flow_workers.push_back(worker->flows());
+  if (std::any_of(flow_workers.begin(), flow_workers.end(), [](FlowAccounting* f) { return f != nullptr; })) {
+    auto send = [this](uint32_t collector, uint16_t collector_port, uint16_t source_port,
+                       const std::vector<uint8_t>& payload) {
+      // From the address of the port the collector is reached by, as any host would send it.
+      uint32_t source = local_->route_source(collector);
+      if (source == 0) return false;
+      rte_mbuf* datagram = build_udp_datagram(pool_, source, collector, source_port, collector_port, 64, payload.data(),
+                                              static_cast<uint32_t>(payload.size()));
+      return local_->send_routed(datagram, now_ms());
+    };
+    auto subscriber_name = [this](uint32_t inside) -> std::string {
+      if (!qos_) return {};
+      uint32_t pipe = qos_dataplane_->map().current()->find(inside);
+      for (const auto& subscriber : qos_->subscribers())
+        if (subscriber.pipe == pipe) return subscriber.plan.name;
+      return {};
+    };
+    uint64_t wall_ms = wall_clock_ms();
+    FlowAccounting* any = *std::find_if(flow_workers.begin(), flow_workers.end(), [](FlowAccounting* f) { return f; });
+    flows_ = std::make_unique<FlowMonitor>(config_.flows, ports_, flow_workers, send, subscriber_name, any->now_ms(),
+                                           wall_ms);
   }
   register_commands(commands_, *this);
   control_ = std::make_unique<ControlServer>(config_.control.socket, commands_);
@@ -232,6 +292,7 @@ void Gateway::run(int signal_fd) {
     control_->poll();
     uint64_t now = now_ms();
     drain_punts(now);
+    if (flows_) flows_->poll(wall_clock_ms());
     if (now - last_tick >= kTickMs) {
       local_->tick(now);
       port_forwards_.reclaim();

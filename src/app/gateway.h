@@ -8,6 +8,7 @@
 #include "control/command_registry.h"
 #include "control/control_server.h"
 #include "core/rcu_published.h"
+#include "flow/flow_monitor.h"
 #include "mgmt/local_handler.h"
 #include "nat/port_forwards.h"
 #include "neigh/neighbor_table.h"
@@ -85,6 +86,12 @@ class Gateway {
   P2pControl* p2p() { return p2p_.get(); }
   // Two WAN links; null when the configuration has no wan section. Management thread only.
   WanControl* wan() { return wan_.get(); }
+  // Flow monitoring; null when the pipeline has no flow stage. Management thread only.
+  FlowMonitor* flows() { return flows_.get(); }
+  ControlServer& control() { return *control_; }
+  // Every worker's live flows (read on each worker), as records; at most `limit` per worker,
+  // `truncated` set when a worker had more.
+  std::vector<FlowRecord> flow_snapshot(std::size_t limit, bool* truncated);
   // Sessions per WAN port, summed over the workers (read on each worker).
   uint64_t sessions_on_wan(uint8_t port);
   rte_mempool* pool() const { return pool_; }
@@ -111,6 +118,7 @@ class Gateway {
   RcuPublished<WanRoutingTable> wan_routing_;
   std::unique_ptr<WanControl> wan_;
   std::unique_ptr<LocalHandler> local_;
+  std::unique_ptr<FlowMonitor> flows_;
   CommandRegistry commands_;
   std::unique_ptr<ControlServer> control_;
   std::vector<Launch> launches_;
@@ -125,5 +133,6 @@ void register_commands(CommandRegistry& commands, Gateway& gateway);
 void register_qos_commands(CommandRegistry& commands, Gateway& gateway);
 void register_p2p_commands(CommandRegistry& commands, Gateway& gateway);
 void register_wan_commands(CommandRegistry& commands, Gateway& gateway);
+void register_flow_commands(CommandRegistry& commands, Gateway& gateway);
 
 }  // namespace fairgate

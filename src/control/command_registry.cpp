@@ -8,6 +8,11 @@ std::string error_reply(const std::string& message) {
 }  // namespace
 
 void CommandRegistry::add(std::string name, std::string help, Handler handler) {
+  commands_[std::move(name)] =
+      Command{std::move(help), [handler = std::move(handler)](const JsonField& args, int) { return handler(args); }};
+}
+
+void CommandRegistry::add_for_connection(std::string name, std::string help, ConnectionHandler handler) {
   commands_[std::move(name)] = Command{std::move(help), std::move(handler)};
 }
 
@@ -17,7 +22,7 @@ nlohmann::ordered_json CommandRegistry::list() const {
   return result;
 }
 
-std::string CommandRegistry::dispatch(std::string_view request_line) const {
+std::string CommandRegistry::dispatch(std::string_view request_line, int connection) const {
   nlohmann::json request = nlohmann::json::parse(request_line, nullptr, false);
   if (request.is_discarded()) return error_reply("request: not valid JSON");
   if (!request.is_object()) return error_reply("request: must be a JSON object");
@@ -34,7 +39,7 @@ std::string CommandRegistry::dispatch(std::string_view request_line) const {
   const nlohmann::json& args = args_field == request.end() || args_field->is_null() ? empty_args : *args_field;
   if (!args.is_object()) return error_reply("args: must be an object");
   try {
-    auto result = it->second.handler(JsonField(args, "args"));
+    auto result = it->second.handler(JsonField(args, "args"), connection);
     return nlohmann::ordered_json{{"ok", true}, {"result", std::move(result)}}.dump(
         -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   } catch (const FieldError& error) {

@@ -142,10 +142,48 @@ void ControlServer::serve(int fd, uint32_t events) {
     connection.in.erase(0, newline + 1);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    connection.out += commands_.dispatch(line);
-    connection.out += '\n';
+    std::string reply = connection.on_line ? connection.on_line(line) : commands_.dispatch(line, fd);
+    if (reply.empty()) continue;
+    // The handler may have ended the stream (and closed the connection) itself.
+    it = connections_.find(fd);
+    if (it == connections_.end()) return;
+    it->second.out += reply;
+    it->second.out += '\n';
   }
-  if (!flush(fd, connection) || (peer_closed && connection.out.empty())) close_connection(fd);
+  Connection& current = it->second;
+  bool peer_gone = !flush(fd, current) || (peer_closed && current.out.empty());
+  if (peer_gone || (peer_closed && current.on_line)) {
+    // A stream whose reader left: its owner forgets it.
+    auto on_closed = std::move(current.on_closed);
+    close_connection(fd);
+    if (on_closed) on_closed();
+  }
+}
+
+void ControlServer::make_stream(int connection, LineHandler on_line, std::function<void()> on_closed) {
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return;
+  it->second.on_line = std::move(on_line);
+  it->second.on_closed = std::move(on_closed);
+}
+
+bool ControlServer::stream_send(int connection, std::string_view line, std::size_t limit_bytes) {
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return false;
+  Connection& stream = it->second;
+  if (stream.out.size() + line.size() + 1 > limit_bytes) return false;
+  stream.out.append(line);
+  stream.out += '\n';
+  return flush(connection, stream);
+}
+
+void ControlServer::end_stream(int connection, std::string_view last_line) {
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return;
+  it->second.out.append(last_line);
+  it->second.out += '\n';
+  flush(connection, it->second);
+  close_connection(connection);
 }
 
 }  // namespace fairgate

@@ -6,6 +6,8 @@
 #include "control/command_registry.h"
 
 #include <cstddef>
+#include <functional>
+#include <string_view>
 #include <map>
 #include <string>
 
@@ -25,10 +27,24 @@ class ControlServer {
   void poll();
   const std::string& path() const { return path_; }
 
+  // Streams (flow-watch): a command handler turns its connection into a stream. The stream's
+  // further request lines go to `on_line`, whose reply line (if not empty) is written back;
+  // `on_closed` is called when the peer goes (not after end_stream).
+  using LineHandler = std::function<std::string(std::string_view line)>;
+  void make_stream(int connection, LineHandler on_line, std::function<void()> on_closed);
+  // Queues `line` (a newline is added) on a stream and writes what the socket takes now.
+  // False, with nothing queued, when the peer is gone or the unread output would pass
+  // `limit_bytes`: the caller then ends the stream.
+  bool stream_send(int connection, std::string_view line, std::size_t limit_bytes);
+  // Writes `last_line` (if the socket takes it) and closes the connection.
+  void end_stream(int connection, std::string_view last_line);
+
  private:
   struct Connection {
     std::string in;
     std::string out;
+    LineHandler on_line;  // set on a stream
+    std::function<void()> on_closed;
   };
   void accept_all();
   void serve(int fd, uint32_t events);

@@ -100,7 +100,9 @@ void FlowAccounting::check_timeouts(uint32_t session, const SessionView& view, u
   Stats& s = stats_[session];
   if (s.first_ms == 0) return;
   FlowEndReason reason;
-  if (now_ms - s.last_ms >= uint64_t{timeouts_.inactive_s} * 1000) reason = FlowEndReason::kIdleTimeout;
+  // A closed TCP connection idles until the session expires: it ended, it did not time out.
+  if (now_ms - s.last_ms >= uint64_t{timeouts_.inactive_s} * 1000)
+    reason = view.closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout;
   else if (now_ms - s.first_ms >= uint64_t{timeouts_.active_s} * 1000) reason = FlowEndReason::kActiveTimeout;
   else return;
   emit(record_of(session, view, reason));

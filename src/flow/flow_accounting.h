@@ -96,6 +96,7 @@ class FlowAccounting {
     const FlowKey& translated;
     uint32_t inside;
     uint8_t wan, session_kind, p2p_protocol;
+    bool closed;  // a TCP session that saw both FINs or a RST
   };
   void session_created(uint32_t session, const SessionView& view);
   void session_ended(uint32_t session, const SessionView& view, FlowEndReason reason);

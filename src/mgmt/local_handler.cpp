@@ -264,7 +264,7 @@ void LocalHandler::reject(rte_mbuf* mbuf, DropReason reason, uint8_t type, uint8
   rte_pktmbuf_free(mbuf);
 }
 
-void LocalHandler::transmit_ipv4(rte_mbuf* mbuf, uint64_t now_ms) {
+bool LocalHandler::transmit_ipv4(rte_mbuf* mbuf, uint64_t now_ms) {
   uint32_t destination = rte_be_to_cpu_32(ipv4_of(mbuf)->dst_addr);
   // From one of our WAN addresses (an echo reply, an ICMP error about what came in by that
   // WAN): back through that WAN, as another WAN's ISP would drop the source.
@@ -276,9 +276,21 @@ void LocalHandler::transmit_ipv4(rte_mbuf* mbuf, uint64_t now_ms) {
   if (ports_.owner_of(destination) >= 0 || !routes_.lookup(destination, &route, wan)) {
     counters_.drop(DropReason::kNoRoute);
     rte_pktmbuf_free(mbuf);
-    return;
+    return false;
   }
   send_to_neighbor(mbuf, route.port, route.next_hop, now_ms);
+  return true;
+}
+
+bool LocalHandler::send_routed(rte_mbuf* packet, uint64_t now_ms) {
+  if (packet == nullptr) return false;
+  return transmit_ipv4(packet, now_ms);
+}
+
+uint32_t LocalHandler::route_source(uint32_t destination) const {
+  Route route;
+  if (!routes_.lookup(destination, &route)) return 0;
+  return ports_.ports[route.port].prefix.address;
 }
 
 bool LocalHandler::send_from_port(uint16_t port, rte_mbuf* packet, uint64_t now_ms) {

@@ -63,6 +63,11 @@ class LocalHandler {
   // routes say: to the destination itself when it is on the port's prefix, to its multicast
   // MAC when it is multicast, else through the port's gateway. False when it could not go.
   bool send_from_port(uint16_t port, rte_mbuf* packet, uint64_t now_ms);
+  // Sends an IPv4 packet the gateway built where the routes say (flow export to a collector).
+  // Its source should be route_source(destination). False when there is no route.
+  bool send_routed(rte_mbuf* packet, uint64_t now_ms);
+  // The address of the port the route to `destination` leaves by, 0 when there is no route.
+  uint32_t route_source(uint32_t destination) const;
   rte_mempool* pool() const { return pool_; }
 
   const NeighborTable& neighbors() const { return neighbors_; }
@@ -75,8 +80,9 @@ class LocalHandler {
   // Sends an ICMP error about `mbuf` (an IPv4 packet at its l2_len) and frees `mbuf`,
   // counting it under `reason`.
   void reject(rte_mbuf* mbuf, DropReason reason, uint8_t type, uint8_t code, uint16_t mtu, uint64_t now_ms);
-  // Routes an IPv4 packet (at PacketMeta::l2_len) and sends it, or holds it for ARP.
-  void transmit_ipv4(rte_mbuf* mbuf, uint64_t now_ms);
+  // Routes an IPv4 packet (at PacketMeta::l2_len) and sends it, or holds it for ARP; false
+  // (packet freed, counted) when there is no route.
+  bool transmit_ipv4(rte_mbuf* mbuf, uint64_t now_ms);
   // Sends to (port, next_hop) known or pending in the neighbour table.
   void send_to_neighbor(rte_mbuf* mbuf, uint16_t port, uint32_t next_hop, uint64_t now_ms);
   void send_resolved(rte_mbuf* mbuf, const rte_ether_addr& mac);

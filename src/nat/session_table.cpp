@@ -398,9 +398,7 @@ void SessionTable::expire(uint32_t now_s, uint32_t budget) {
     if (!s.in_use) continue;
     if (now_s - s.last_seen_s >= timeout_of(s)) {
       // A TCP session that closed (both FINs or a RST) ended; any other ran out of time.
-      bool closed = s.original.proto == kTcp && ((s.tcp_flags & (kFinOut | kFinIn)) == (kFinOut | kFinIn) ||
-                                                 (s.tcp_flags & kRst));
-      release(index, closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout);
+      release(index, closed(s) ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout);
       ++counters_.expired;
     } else if (flow_accounting_) {
       flow_accounting_->check_timeouts(index, flow_view(index), now_ms);

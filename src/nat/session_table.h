@@ -127,7 +127,12 @@ class SessionTable {
   // What flow accounting needs to know of a session.
   FlowAccounting::SessionView flow_view(uint32_t index) const {
     const Session& s = sessions_[index];
-    return {s.original, s.translated, s.subscriber(), s.wan, s.kind, static_cast<uint8_t>(p2p_[index].protocol)};
+    return {s.original, s.translated, s.subscriber(), s.wan, s.kind, static_cast<uint8_t>(p2p_[index].protocol),
+            closed(s)};
+  }
+  // A TCP session that saw both FINs or a RST.
+  static bool closed(const Session& s) {
+    return s.original.proto == 6 && ((s.tcp_flags & (kFinOut | kFinIn)) == (kFinOut | kFinIn) || (s.tcp_flags & kRst));
   }
   // The session's P2P inspection state and verdict (CONNMARK's job), zero when it is created.
   // Kept beside the sessions, not in them: the record is one cache line and full.

@@ -1,0 +1,237 @@
+"""Flow monitoring through the lab: a standard collector (nfcapd from Debian's nfdump, in the
+inet host) receives fairgate's IPFIX and NetFlow v9 export while LAN hosts run known transfers;
+nfdump reading what it collected shows those flows with the bytes iperf3 moved and NAT events
+for the sessions created. A flow-watch stream with a filter sees exactly the matching flows,
+pauses and resumes.
+
+conf/lab.json exports to 192.0.2.10 (inet): IPFIX on UDP 9995, NetFlow v9 on 9996, with a 5 s
+inactive timeout so finished flows are exported within seconds.
+"""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import RUN, wait_for
+
+INET = "192.0.2.10"
+LAN1, LAN2 = "10.10.0.11", "10.10.0.12"
+IPV4_UDP_HEADERS = 28        # bytes on top of each UDP payload
+IPV4_TCP_HEADERS = 20 + 32   # IPv4 + TCP with timestamps (Linux's default)
+INACTIVE_S = 5
+
+
+# ------------------------------------------------------------------------------------------
+# The collector
+
+class Collector:
+    """nfcapd in the inet host on one port, its files in a directory of the test's own."""
+
+    def __init__(self, lab, port):
+        self.lab = lab
+        self.port = port
+        self.directory = tempfile.mkdtemp(prefix=f"fairgate-nfcapd-{port}-")
+        self.pidfile = os.path.join(self.directory, "nfcapd.pid")
+        lab.exec("inet", "nfcapd", "-D", "-w", self.directory, "-p", str(port), "-b", INET, "-P", self.pidfile,
+                 "-t", "3600")
+        assert wait_for(lambda: os.path.exists(self.pidfile), timeout=10), "nfcapd did not start"
+
+    def stop(self):
+        """Stops nfcapd, which writes out what it holds, and returns nfdump's records."""
+        if os.path.exists(self.pidfile):
+            with open(self.pidfile) as f:
+                pid = int(f.read().strip())
+            subprocess.run(["kill", str(pid)], check=False)
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10)
+        files = [os.path.join(self.directory, name) for name in sorted(os.listdir(self.directory))
+                 if name.startswith("nfcapd.") and not name.startswith("nfcapd.current")]
+        records = []
+        for path in files:
+            out = subprocess.run(["nfdump", "-r", path, "-o", "json", "-q"], capture_output=True, text=True,
+                                 check=True).stdout
+            records.extend(json.loads(out) if out.strip().startswith("[") else [])
+        return records
+
+    def cleanup(self):
+        subprocess.run(["rm", "-rf", self.directory], check=False)
+
+
+@pytest.fixture
+def collectors(lab):
+    ipfix, netflow9 = Collector(lab, 9995), Collector(lab, 9996)
+    try:
+        yield ipfix, netflow9
+    finally:
+        for collector in (ipfix, netflow9):
+            collector.stop()
+            collector.cleanup()
+
+
+def flows_of(records, src, proto, dport):
+    return [r for r in records if r.get("src4_addr") == src and r.get("proto") == proto and r.get("dst_port") == dport]
+
+
+def iperf3(lab, host, *args):
+    result = lab.exec(host, "iperf3", "-c", INET, "-J", *args, timeout=120)
+    return json.loads(result.stdout)
+
+
+def wait_for_export(lab, flows_before):
+    """Until the workers have reported the finished transfers (inactive timeout) and the
+    management thread has sent them on."""
+    time.sleep(INACTIVE_S + 1)
+    assert wait_for(lambda: lab.result("flow-stats")["records_received"] > flows_before, timeout=20)
+    time.sleep(1)
+
+
+# ------------------------------------------------------------------------------------------
+# Export to a standard collector
+
+def test_collector_receives_flows_with_iperf3_byte_counts_and_nat_events(lab, collectors):
+    ipfix, netflow9 = collectors
+    before = lab.result("flow-stats")["records_received"]
+    # A UDP upload of fixed-size datagrams and a TCP download: sizes iperf3 reports exactly.
+    udp = iperf3(lab, "lan1", "-p", "5201", "-u", "-b", "4M", "-l", "1000", "-t", "3")
+    tcp = iperf3(lab, "lan2", "-p", "5202", "-R", "-n", "6M")
+    wait_for_export(lab, before)
+    stats = lab.result("flow-stats")
+    for collector in (ipfix, netflow9):
+        records = collector.stop()
+        name = "IPFIX" if collector is ipfix else "NetFlow v9"
+
+        # The UDP upload: every datagram's IPv4 bytes, as sent by lan1 before NAT.
+        sent = udp["end"]["sum"]
+        expected = sent["bytes"] + IPV4_UDP_HEADERS * sent["packets"]
+        flows = flows_of(records, LAN1, 17, 5201)
+        assert flows, f"{name}: no UDP flow from {LAN1} in {len(records)} records"
+        got = sum(f["in_bytes"] for f in flows)
+        print(f"\n[{lab.workers} worker(s)] {name}: UDP upload {got} bytes exported, iperf3 {expected} "
+              f"({100 * (got - expected) / expected:+.2f} %)")
+        assert abs(got - expected) <= 0.01 * expected
+        assert all(f["src4_addr"] == LAN1 and f.get("src4_xlt_ip") == "198.51.100.2" for f in flows), flows
+
+        # The TCP download: its data arrive from inet (the reply direction of lan2's flow).
+        received = tcp["end"]["sum_received"]["bytes"]
+        data = [r for r in records if r.get("dst4_addr") == "198.51.100.2" and r.get("proto") == 6
+                and r.get("src_port") == 5202 and r.get("in_bytes", 0) > received / 2]
+        assert len(data) == 1, f"{name}: the download's data direction: {data}"
+        payload = data[0]["in_bytes"] - IPV4_TCP_HEADERS * data[0]["in_packets"]
+        print(f"[{lab.workers} worker(s)] {name}: TCP download {payload} payload bytes exported "
+              f"({data[0]['in_bytes']} IPv4 bytes), iperf3 {received} ({100 * (payload - received) / received:+.2f} %)")
+        assert abs(payload - received) <= 0.01 * received
+        assert data[0].get("dst4_xlt_ip") == LAN2
+
+        # NAT events: a session create for each flow lan1 and lan2 opened.
+        events = [r for r in records if r.get("nat_event") not in (None, 0, "0", "INVALID")]
+        created = {(r.get("src4_addr"), r.get("dst_port")) for r in events
+                   if str(r.get("nat_event")) in ("4", "ADD", "UNKNOW")}
+        assert (LAN1, 5201) in created and (LAN2, 5202) in created, (name, events[:5])
+    assert stats["lost_ring_full"] == 0
+    for collector in stats["collectors"]:
+        assert collector["datagrams_failed"] == 0 and collector["dropped_by_rate_limit"] == 0, collector
+
+
+# ------------------------------------------------------------------------------------------
+# Live stream
+
+class Watcher:
+    def __init__(self, args):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(os.path.join(RUN, "fairgate.sock"))
+        self.file = self.sock.makefile("rw")
+        self.send({"command": "flow-watch", "args": args})
+        self.first = json.loads(self.file.readline())
+
+    def send(self, request):
+        self.file.write((json.dumps(request) if isinstance(request, dict) else request) + "\n")
+        self.file.flush()
+
+    def lines(self, seconds):
+        """Every line that arrives within `seconds`."""
+        self.sock.settimeout(0.2)
+        deadline = time.monotonic() + seconds
+        lines = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.file.readline()
+            except (socket.timeout, TimeoutError):
+                continue
+            if not line:
+                break
+            lines.append(json.loads(line))
+        self.sock.settimeout(None)
+        return lines
+
+    def close(self):
+        self.sock.close()
+
+
+def udp_flow(lab, host, port, count=3):
+    """A short UDP flow to the lab's echo service port `port` on inet (no answer needed)."""
+    lab.exec(host, "python3", "-c",
+             "import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+             f"[s.sendto(b'x'*100,('{INET}',{port})) for _ in range({count})]")
+
+
+def test_watcher_with_a_filter_sees_exactly_the_matching_flows_and_pauses_and_resumes(lab):
+    watcher = Watcher({"src": "10.10.0.0/24", "dport": "7001-7003,7010", "proto": "udp",
+                       "fields": "src,dport,packets,end_reason"})
+    try:
+        assert watcher.first["ok"], watcher.first
+        assert watcher.first["result"]["filter"]["dport"] == ["7001-7003", "7010"], watcher.first
+        for port in (7001, 7010, 7004, 7009):  # two match, two do not
+            udp_flow(lab, "lan1", port)
+        lab.exec("lan1", "ping", "-c", "1", "-W", "1", INET, check=False)  # ICMP: no match
+        lines = watcher.lines(INACTIVE_S + 4)
+        records = [l for l in lines if "event" in l]
+        starts = sorted(r["dport"] for r in records if r["event"] == "start")
+        ends = sorted(r["dport"] for r in records if r["event"] == "end")
+        print(f"\n[{lab.workers} worker(s)] watcher: starts {starts}, ends {ends}")
+        assert starts == [7001, 7010] and ends == [7001, 7010], records
+        assert all(set(r) == {"event", "src", "dport", "packets", "end_reason"} for r in records), records
+        assert all(r["packets"] == 3 and r["end_reason"] == "idle-timeout" for r in records if r["event"] == "end")
+
+        watcher.send("pause")
+        assert watcher.lines(1) == [{"ok": True, "result": {"paused": True}}]
+        udp_flow(lab, "lan1", 7002)
+        assert watcher.lines(2) == [], "a paused watcher gets nothing"
+        watcher.send("resume")
+        resumed = watcher.lines(1)
+        assert resumed and resumed[0]["ok"] and resumed[0]["result"]["skipped_while_paused"] >= 1, resumed
+        udp_flow(lab, "lan1", 7003)
+        after = [l for l in watcher.lines(2) if "event" in l]
+        assert [(r["event"], r["dport"]) for r in after] == [("start", 7003)], after
+    finally:
+        watcher.close()
+    assert wait_for(lambda: lab.result("flow-stats")["watchers"] == [], timeout=5), "the closed watcher is forgotten"
+
+
+def test_bad_filters_are_refused_with_the_field_and_nothing_streams(lab):
+    for args, field in (({"dport": "80-70"}, "args.dport"), ({"src": "10.0.0.0/33"}, "args.src"),
+                        ({"proto": "sctp-ish"}, "args.proto"), ({"fields": "src,colour"}, "args.fields"),
+                        ({"colour": "red"}, "args.colour")):
+        watcher = Watcher(args)
+        try:
+            assert not watcher.first["ok"] and watcher.first["error"].startswith(field), (args, watcher.first)
+        finally:
+            watcher.close()
+    assert lab.result("flow-stats")["watchers"] == []
+
+
+def test_flows_snapshot_filters_and_pages(lab):
+    stream = lab.popen("lan1", "iperf3", "-c", INET, "-p", "5201", "-t", "4", "-b", "2M")
+    try:
+        time.sleep(2)
+        result = lab.result("flows", f"src={LAN1}", "dport=5201", "proto=tcp")
+        assert result["total"] >= 2, result  # iperf3's control and data connections
+        assert all(f["src"] == LAN1 and f["dport"] == 5201 and f["event"] == "active" for f in result["flows"])
+        assert result["flows"][0]["bytes"] > 100000 and result["flows"][0]["subscriber"], result["flows"][0]
+        paged = lab.result("flows", f"src={LAN1}", "dport=5201", "page_size=1", "page=2")
+        assert len(paged["flows"]) == 1 and paged["flows"][0]["bytes"] <= result["flows"][0]["bytes"]
+        assert lab.result("flows", "src=10.99.0.0/16")["total"] == 0
+    finally:
+        stream.communicate(timeout=30)
