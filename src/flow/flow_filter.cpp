@@ -17,7 +17,8 @@ using Json = nlohmann::ordered_json;
 std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 // A member's values: the member itself, or each element when it is an array. Strings are
-// always accepted, numbers with `numbers_too`. An empty array is refused: it would match no flow.
+// always accepted, numbers with `numbers_too`. An empty array is refused: as a criterion it
+// would match no flow, as fields it would show nothing.
 template <typename Each>
 void for_each_value(const JsonField& field, bool numbers_too, Each each) {
   auto value = [&](const JsonField& value, bool in_array) {
@@ -261,6 +262,108 @@ Json FlowFilter::to_json() const {
   if (!wans_.empty()) json["wan"] = wans_;
   if (!classes_.empty()) json["class"] = classes_;
   return json;
+}
+
+namespace {
+
+// The record's fields after "event", in kFlowFieldNames' order.
+struct FieldRenderer {
+  std::string_view name;
+  Json (*value)(const FlowReport&);
+};
+constexpr FieldRenderer kRenderers[] = {
+    {"src", [](const FlowReport& r) -> Json { return format_ipv4(r.original.src); }},
+    {"sport", [](const FlowReport& r) -> Json { return r.original.sport; }},
+    {"dst", [](const FlowReport& r) -> Json { return format_ipv4(r.original.dst); }},
+    {"dport", [](const FlowReport& r) -> Json { return r.original.dport; }},
+    {"proto", [](const FlowReport& r) -> Json { return r.original.proto; }},
+    {"nat_src", [](const FlowReport& r) -> Json { return format_ipv4(r.translated.src); }},
+    {"nat_sport", [](const FlowReport& r) -> Json { return r.translated.sport; }},
+    {"nat_dst", [](const FlowReport& r) -> Json { return format_ipv4(r.translated.dst); }},
+    {"nat_dport", [](const FlowReport& r) -> Json { return r.translated.dport; }},
+    {"subscriber", [](const FlowReport& r) -> Json { return r.subscriber; }},
+    {"wan", [](const FlowReport& r) -> Json { return r.wan; }},
+    {"in", [](const FlowReport& r) -> Json { return r.ingress_name; }},
+    {"out", [](const FlowReport& r) -> Json { return r.egress_name; }},
+    {"class", [](const FlowReport& r) -> Json { return r.traffic_class; }},
+    {"application", [](const FlowReport& r) -> Json { return r.application; }},
+    {"first_ms", [](const FlowReport& r) -> Json { return r.first_ms; }},
+    {"last_ms", [](const FlowReport& r) -> Json { return r.last_ms; }},
+    // The wall clock can step back between a flow's first and last packet.
+    {"duration_ms", [](const FlowReport& r) -> Json { return r.last_ms > r.first_ms ? r.last_ms - r.first_ms : 0; }},
+    {"packets", [](const FlowReport& r) -> Json { return r.packets[0]; }},
+    {"bytes", [](const FlowReport& r) -> Json { return r.bytes[0]; }},
+    {"reply_packets", [](const FlowReport& r) -> Json { return r.packets[1]; }},
+    {"reply_bytes", [](const FlowReport& r) -> Json { return r.bytes[1]; }},
+    {"tcp_flags", [](const FlowReport& r) -> Json { return tcp_flags_text(r.tcp_flags[0]); }},
+    {"reply_tcp_flags", [](const FlowReport& r) -> Json { return tcp_flags_text(r.tcp_flags[1]); }},
+    {"end_reason", [](const FlowReport& r) -> Json { return flow_end_reason_name(r.end_reason); }},
+};
+
+constexpr bool renderers_follow_field_names() {
+  if (std::size(kRenderers) + 1 != kFlowFieldNames.size() || kFlowFieldNames[0] != "event") return false;
+  for (std::size_t i = 0; i < std::size(kRenderers); ++i)
+    if (kRenderers[i].name != kFlowFieldNames[i + 1]) return false;
+  return true;
+}
+static_assert(renderers_follow_field_names(), "kRenderers must list kFlowFieldNames after \"event\", in order");
+
+}  // namespace
+
+FlowFieldSelection FlowFieldSelection::parse(const JsonField& args) {
+  FlowFieldSelection selection;
+  auto fields = args.find("fields");
+  if (!fields) {
+    selection.selected_.set();
+    return selection;
+  }
+  selection.selected_.set(0);  // event
+  for_each_value(*fields, false, [&](const JsonField& value) {
+    for_each_item(value, value.string(), "src,dst,bytes", [&](std::string_view name) {
+      auto it = std::find(kFlowFieldNames.begin(), kFlowFieldNames.end(), name);
+      if (it == kFlowFieldNames.end()) {
+        std::string known;
+        for (auto field_name : kFlowFieldNames) known += (known.empty() ? "" : ", ") + std::string(field_name);
+        value.fail(in_quotes(name) + " is not a field; the fields: " + known);
+      }
+      selection.selected_.set(static_cast<std::size_t>(it - kFlowFieldNames.begin()));
+    });
+  });
+  return selection;
+}
+
+Json FlowFieldSelection::render(const FlowReport& report, std::string_view event) const {
+  Json record = {{"event", event}};
+  for (std::size_t i = 0; i < std::size(kRenderers); ++i)
+    if (selected_.test(i + 1)) record[std::string(kRenderers[i].name)] = kRenderers[i].value(report);
+  return record;
+}
+
+Json FlowFieldSelection::to_json() const {
+  Json names = Json::array();
+  for (std::size_t i = 0; i < kFlowFieldNames.size(); ++i)
+    if (selected_.test(i)) names.push_back(kFlowFieldNames[i]);
+  return names;
+}
+
+std::string_view flow_end_reason_name(FlowEndReason reason) {
+  switch (reason) {
+    case FlowEndReason::kActive: return "active";
+    case FlowEndReason::kIdleTimeout: return "idle-timeout";
+    case FlowEndReason::kActiveTimeout: return "active-timeout";
+    case FlowEndReason::kEndOfFlow: return "end-of-flow";
+    case FlowEndReason::kForcedEnd: return "forced-end";
+    case FlowEndReason::kLackOfResources: return "lack-of-resources";
+  }
+  return "unknown";  // not an enumerator: a value cast from elsewhere
+}
+
+std::string tcp_flags_text(uint8_t flags) {
+  static constexpr char kLetters[] = "CEUAPRSF";
+  std::string text(8, '.');
+  for (int bit = 0; bit < 8; ++bit)
+    if (flags & (0x80 >> bit)) text[bit] = kLetters[bit];
+  return text;
 }
 
 }  // namespace fairgate

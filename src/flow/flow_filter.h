@@ -1,7 +1,8 @@
-// Which flows the `flows` snapshot and `flow-watch` streams show: criteria in the BasicMeter
-// analyzer protocol's vocabulary (source and destination address with mask; ports and protocol
-// as values, ranges and lists) plus fairgate's own subscriber, WAN and class. Parsed from a
-// command's arguments; every refusal is a FieldError naming the member and the reason
+// What the `flows` snapshot and `flow-watch` streams show: which flows (FlowFilter) and which
+// fields of each (FlowFieldSelection). The criteria are in the BasicMeter analyzer protocol's
+// vocabulary (source and destination address with mask; ports and protocol as values, ranges
+// and lists) plus fairgate's own subscriber, WAN and class. Both are parsed from a command's
+// arguments; every refusal is a FieldError naming the member and the reason
 // ("args.dport: range \"8100-8000\" runs backwards: ...").
 #pragma once
 
@@ -68,5 +69,52 @@ class FlowFilter {
   std::optional<std::bitset<256>> proto_;
   std::vector<std::string> subscribers_, wans_, classes_;
 };
+
+// The fields of a flow's record, in the order render() writes them; the names "fields" takes.
+inline constexpr std::array<std::string_view, 26> kFlowFieldNames{
+    "event",
+    "src", "sport", "dst", "dport", "proto",
+    "nat_src", "nat_sport", "nat_dst", "nat_dport",
+    "subscriber", "wan", "in", "out", "class", "application",
+    "first_ms", "last_ms", "duration_ms",
+    "packets", "bytes", "reply_packets", "reply_bytes",
+    "tcp_flags", "reply_tcp_flags",
+    "end_reason"};
+
+// Which fields a flow's record shows: the "fields" argument, a comma-separated string
+// ("src,dst,bytes") or an array of names, else all of them. "event" is always shown, named or
+// not, so that a stream reader can tell a flow's start from its end. The record keeps
+// kFlowFieldNames' order whatever the order given.
+class FlowFieldSelection {
+ public:
+  // From the command's args object (its "fields" member; others are left alone).
+  static FlowFieldSelection parse(const JsonField& args);
+
+  // The flow's record, the selected members of:
+  //   event                           `event` as given ("start", "update", "end", "active")
+  //   src sport dst dport proto       FlowReport::original (addresses dotted, proto a number)
+  //   nat_src nat_sport nat_dst nat_dport                       FlowReport::translated
+  //   subscriber wan in out class application
+  //                                   names, "" when unknown; in and out: the ports the
+  //                                   original direction arrived and left by
+  //   first_ms last_ms duration_ms    wall-clock ms since the UNIX epoch; last - first
+  //   packets bytes reply_packets reply_bytes                   each direction
+  //   tcp_flags reply_tcp_flags       tcp_flags_text() of each direction
+  //   end_reason                      flow_end_reason_name()
+  nlohmann::ordered_json render(const FlowReport& report, std::string_view event) const;
+
+  // The selected names in record order, to echo to the operator.
+  nlohmann::ordered_json to_json() const;
+
+ private:
+  std::bitset<kFlowFieldNames.size()> selected_;
+};
+
+// "idle-timeout", ...: FlowEndReason as the records and the operator name it.
+std::string_view flow_end_reason_name(FlowEndReason reason);
+
+// A TCP flag byte as nfdump writes it: the letters CEUAPRSF (CWR, ECE, URG, ACK, PSH, RST,
+// SYN, FIN, high bit first), each in its place when set, '.' when not: SYN+ACK "...A..S.".
+std::string tcp_flags_text(uint8_t flags);
 
 }  // namespace fairgate

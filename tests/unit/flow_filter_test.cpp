@@ -1,5 +1,6 @@
-// The flow filter of the `flows` and `flow-watch` commands: every refusal naming the member
-// and the reason, which flows each kind of criterion admits, and the filter echoed as understood.
+// The flow filter and field selection of the `flows` and `flow-watch` commands: every refusal
+// naming the member and the reason, which flows each kind of criterion admits, the filter
+// echoed as understood, and the records the selection renders.
 #include "flow/flow_filter.h"
 
 #include "config/json_path.h"
@@ -25,6 +26,11 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 FlowFilter filter_of(const std::string& args_text) {
   json args = json::parse(args_text);
   return FlowFilter::parse(JsonField(args, "args"));
+}
+
+FlowFieldSelection selection_of(const std::string& args_text) {
+  json args = json::parse(args_text);
+  return FlowFieldSelection::parse(JsonField(args, "args"));
 }
 
 struct RefusalCase {
@@ -275,6 +281,104 @@ TEST(FlowFilter, EchoParsesBackToTheSameFilter) {
                               "proto": "tcp,47", "class": ["p2p", "bulk"]})")
                      .to_json();
   EXPECT_EQ(filter_of(echo.dump()).to_json(), echo);
+}
+
+// ---- field selection ------------------------------------------------------------------------
+
+FlowReport full_report() {
+  FlowReport r = sample_flows()['A'];
+  r.first_ms = 1700000000000;
+  r.last_ms = 1700000004250;
+  r.packets[0] = 12;
+  r.packets[1] = 10;
+  r.bytes[0] = 1500;
+  r.bytes[1] = 9000;
+  r.tcp_flags[0] = 0x1b;  // ACK PSH SYN FIN
+  r.tcp_flags[1] = 0x12;  // SYN ACK
+  r.ingress_name = "lan0";
+  r.egress_name = "wan0";
+  r.end_reason = FlowEndReason::kEndOfFlow;
+  return r;
+}
+
+TEST(FlowFieldSelection, WithoutFieldsTheRecordHasEveryFieldInOrder) {
+  Ordered record = selection_of("{}").render(full_report(), "end");
+  EXPECT_EQ(record.dump(),
+            R"({"event":"end","src":"10.0.1.7","sport":40000,"dst":"93.184.216.34","dport":443,"proto":6,)"
+            R"("nat_src":"198.51.100.2","nat_sport":61000,"nat_dst":"93.184.216.34","nat_dport":443,)"
+            R"("subscriber":"alice","wan":"wan0","in":"lan0","out":"wan0","class":"normal","application":"",)"
+            R"("first_ms":1700000000000,"last_ms":1700000004250,"duration_ms":4250,)"
+            R"("packets":12,"bytes":1500,"reply_packets":10,"reply_bytes":9000,)"
+            R"("tcp_flags":"...AP.SF","reply_tcp_flags":"...A..S.","end_reason":"end-of-flow"})");
+  std::vector<std::string_view> keys;
+  for (const auto& item : record.items()) keys.push_back(item.key());
+  EXPECT_EQ(keys, std::vector<std::string_view>(kFlowFieldNames.begin(), kFlowFieldNames.end()));
+}
+
+TEST(FlowFieldSelection, ChosenFieldsInRecordOrderAndEventAlways) {
+  EXPECT_EQ(selection_of(R"({"fields": "bytes,dport,src"})").render(full_report(), "update").dump(),
+            R"({"event":"update","src":"10.0.1.7","dport":443,"bytes":1500})");
+  EXPECT_EQ(selection_of(R"({"fields": ["tcp_flags", "event"]})").render(full_report(), "start").dump(),
+            R"({"event":"start","tcp_flags":"...AP.SF"})");
+  EXPECT_EQ(selection_of(R"({"fields": ["nat_src,nat_sport", "end_reason", "nat_src"]})")
+                .render(full_report(), "active")
+                .dump(),
+            R"({"event":"active","nat_src":"198.51.100.2","nat_sport":61000,"end_reason":"end-of-flow"})");
+  EXPECT_EQ(selection_of(R"({"fields": "event"})").render(full_report(), "end").dump(), R"({"event":"end"})");
+}
+
+TEST(FlowFieldSelection, DurationIsZeroWhenTheClockSteppedBack) {
+  FlowReport r = full_report();
+  r.last_ms = r.first_ms - 1000;
+  EXPECT_EQ(selection_of(R"({"fields": "duration_ms"})").render(r, "end")["duration_ms"], 0);
+}
+
+TEST(FlowFieldSelection, EchoesTheChosenNames) {
+  EXPECT_EQ(selection_of(R"({"fields": "bytes,src"})").to_json().dump(), R"(["event","src","bytes"])");
+  Ordered all = selection_of("{}").to_json();
+  ASSERT_EQ(all.size(), kFlowFieldNames.size());
+  for (std::size_t i = 0; i < kFlowFieldNames.size(); ++i) EXPECT_EQ(all[i], kFlowFieldNames[i]);
+}
+
+TEST(FlowFieldSelection, BadFieldsAreRefusedNamingTheMemberAndTheReason) {
+  expect_refused(
+      {
+          {R"({"fields": ""})", "args.fields", "empty; give e.g. \"src,dst,bytes\""},
+          {R"({"fields": "src,,dst"})", "args.fields", R"("src,,dst" has an empty item)"},
+          {R"({"fields": "src,"})", "args.fields", "has an empty item"},
+          {R"({"fields": "src,foo"})", "args.fields", R"("foo" is not a field; the fields: event, src, sport,)"},
+          {R"({"fields": "src dst"})", "args.fields", R"("src dst" is not a field)"},
+          {R"({"fields": "SRC"})", "args.fields", R"("SRC" is not a field)"},
+          {R"({"fields": ["src", "Dst"]})", "args.fields[1]", R"("Dst" is not a field)"},
+          {R"({"fields": ["src", ""]})", "args.fields[1]", "empty"},
+          {R"({"fields": []})", "args.fields", "empty list"},
+          {R"({"fields": 3})", "args.fields", "must be a string or an array of them, not number"},
+          {R"({"fields": {"src": true}})", "args.fields", "not object"},
+          {R"({"fields": ["src", ["dst"]]})", "args.fields[1]", "must be a string, not array"},
+          {R"({"fields": null})", "args.fields", "not null"},
+      },
+      selection_of);
+}
+
+TEST(FlowFields, EndReasonNames) {
+  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kActive), "active");
+  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kIdleTimeout), "idle-timeout");
+  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kActiveTimeout), "active-timeout");
+  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kEndOfFlow), "end-of-flow");
+  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kForcedEnd), "forced-end");
+  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kLackOfResources), "lack-of-resources");
+}
+
+TEST(FlowFields, TcpFlagsInNfdumpNotation) {
+  EXPECT_EQ(tcp_flags_text(0), "........");
+  EXPECT_EQ(tcp_flags_text(0x02), "......S.");
+  EXPECT_EQ(tcp_flags_text(0x12), "...A..S.");
+  EXPECT_EQ(tcp_flags_text(0x11), "...A...F");
+  EXPECT_EQ(tcp_flags_text(0x04), ".....R..");
+  EXPECT_EQ(tcp_flags_text(0x18), "...AP...");
+  EXPECT_EQ(tcp_flags_text(0xc0), "CE......");
+  EXPECT_EQ(tcp_flags_text(0x20), "..U.....");
+  EXPECT_EQ(tcp_flags_text(0xff), "CEUAPRSF");
 }
 
 }  // namespace
