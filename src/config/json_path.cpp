@@ -58,7 +58,7 @@ uint64_t JsonField::unsigned_in(uint64_t min, uint64_t max) const {
   return value;
 }
 
-void JsonField::reject_unknown(std::initializer_list<std::string_view> known) const {
+void JsonField::reject_unknown(std::span<const std::string_view> known) const {
   expect_object();
   for (const auto& [key, value] : value_->items()) {
     if (std::find(known.begin(), known.end(), key) == known.end())

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -55,7 +56,11 @@ class JsonField {
   }
 
   // Fails on members other than `known`: a misspelt option must not be silently ignored.
-  void reject_unknown(std::initializer_list<std::string_view> known) const;
+  void reject_unknown(std::initializer_list<std::string_view> known) const {
+    reject_unknown(std::span<const std::string_view>(known.begin(), known.size()));
+  }
+  // For commands whose members are assembled: a shared set (a flow filter's) plus their own.
+  void reject_unknown(std::span<const std::string_view> known) const;
   [[noreturn]] void fail(const std::string& reason) const { throw FieldError(path_, reason); }
 
  private:
