@@ -307,7 +307,7 @@ Config parse_config(std::string_view json_text, unsigned workers_override) {
     throw FieldError("config", std::string("must be a JSON object, not ") + document.type_name());
   JsonField root(document, "");
   root.reject_unknown(
-      {"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "qos", "subscribers", "p2p", "wan", "control"});
+      {"name", "pipeline", "eal", "dataplane", "ports", "neighbors", "nat", "qos", "subscribers", "p2p", "wan", "flows", "control"});
   Config config;
   if (auto name = root.find("name")) config.name = name->string();
   if (auto pipeline = root.find("pipeline")) {

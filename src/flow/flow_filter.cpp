@@ -346,18 +346,6 @@ Json FlowFieldSelection::to_json() const {
   return names;
 }
 
-std::string_view flow_end_reason_name(FlowEndReason reason) {
-  switch (reason) {
-    case FlowEndReason::kActive: return "active";
-    case FlowEndReason::kIdleTimeout: return "idle-timeout";
-    case FlowEndReason::kActiveTimeout: return "active-timeout";
-    case FlowEndReason::kEndOfFlow: return "end-of-flow";
-    case FlowEndReason::kForcedEnd: return "forced-end";
-    case FlowEndReason::kLackOfResources: return "lack-of-resources";
-  }
-  return "unknown";  // not an enumerator: a value cast from elsewhere
-}
-
 std::string tcp_flags_text(uint8_t flags) {
   static constexpr char kLetters[] = "CEUAPRSF";
   std::string text(8, '.');

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "config/json_path.h"
+#include "flow/flow_exporter.h"  // flow_end_reason_name
 #include "flow/flow_report.h"
 
 #include <nlohmann/json.hpp>
@@ -110,8 +111,6 @@ class FlowFieldSelection {
   std::bitset<kFlowFieldNames.size()> selected_;
 };
 
-// "idle-timeout", ...: FlowEndReason as the records and the operator name it.
-std::string_view flow_end_reason_name(FlowEndReason reason);
 
 // A TCP flag byte as nfdump writes it: the letters CEUAPRSF (CWR, ECE, URG, ACK, PSH, RST,
 // SYN, FIN, high bit first), each in its place when set, '.' when not: SYN+ACK "...A..S.".

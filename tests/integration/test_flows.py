@@ -22,6 +22,7 @@ INET = "192.0.2.10"
 LAN1, LAN2 = "10.10.0.11", "10.10.0.12"
 IPV4_UDP_HEADERS = 28        # bytes on top of each UDP payload
 IPV4_TCP_HEADERS = 20 + 32   # IPv4 + TCP with timestamps (Linux's default)
+TCP_MSS = 1448
 INACTIVE_S = 5
 
 
@@ -51,19 +52,28 @@ class Collector:
                  if name.startswith("nfcapd.") and not name.startswith("nfcapd.current")]
         records = []
         for path in files:
-            out = subprocess.run(["nfdump", "-r", path, "-o", "json", "-q"], capture_output=True, text=True,
+            out = subprocess.run(["nfdump", "-r", path, "-o", "json"], capture_output=True, text=True,
                                  check=True).stdout
-            records.extend(json.loads(out) if out.strip().startswith("[") else [])
+            if out.strip().startswith("["):  # else "No matching flows"
+                records.extend(json.loads(out))
         return records
 
     def cleanup(self):
         subprocess.run(["rm", "-rf", self.directory], check=False)
 
 
+def templates_sent(lab):
+    return [c["templates"] for c in lab.result("flow-stats")["collectors"]]
+
+
 @pytest.fixture
 def collectors(lab):
+    before = templates_sent(lab)
     ipfix, netflow9 = Collector(lab, 9995), Collector(lab, 9996)
     try:
+        # Over UDP a collector that starts late knows no template until the next refresh
+        # (every 10 s in the lab); records before it cannot be decoded, as with any exporter.
+        assert wait_for(lambda: all(now > then for now, then in zip(templates_sent(lab), before)), timeout=15)
         yield ipfix, netflow9
     finally:
         for collector in (ipfix, netflow9):
@@ -94,9 +104,10 @@ def wait_for_export(lab, flows_before):
 def test_collector_receives_flows_with_iperf3_byte_counts_and_nat_events(lab, collectors):
     ipfix, netflow9 = collectors
     before = lab.result("flow-stats")["records_received"]
-    # A UDP upload of fixed-size datagrams and a TCP download: sizes iperf3 reports exactly.
+    # A UDP upload of fixed-size datagrams and a TCP download below the modem's rate: sizes
+    # iperf3 reports exactly.
     udp = iperf3(lab, "lan1", "-p", "5201", "-u", "-b", "4M", "-l", "1000", "-t", "3")
-    tcp = iperf3(lab, "lan2", "-p", "5202", "-R", "-n", "6M")
+    tcp = iperf3(lab, "lan2", "-p", "5202", "-R", "-n", "3M", "-b", "8M")
     wait_for_export(lab, before)
     stats = lab.result("flow-stats")
     for collector in (ipfix, netflow9):
@@ -116,20 +127,21 @@ def test_collector_receives_flows_with_iperf3_byte_counts_and_nat_events(lab, co
 
         # The TCP download: its data arrive from inet (the reply direction of lan2's flow).
         received = tcp["end"]["sum_received"]["bytes"]
+        # A retransmitted segment passes the gateway twice but reaches iperf3 once.
+        retransmitted = tcp["end"]["sum_sent"].get("retransmits", 0) * TCP_MSS
         data = [r for r in records if r.get("dst4_addr") == "198.51.100.2" and r.get("proto") == 6
                 and r.get("src_port") == 5202 and r.get("in_bytes", 0) > received / 2]
         assert len(data) == 1, f"{name}: the download's data direction: {data}"
-        payload = data[0]["in_bytes"] - IPV4_TCP_HEADERS * data[0]["in_packets"]
+        payload = data[0]["in_bytes"] - IPV4_TCP_HEADERS * data[0]["in_packets"] - retransmitted
         print(f"[{lab.workers} worker(s)] {name}: TCP download {payload} payload bytes exported "
-              f"({data[0]['in_bytes']} IPv4 bytes), iperf3 {received} ({100 * (payload - received) / received:+.2f} %)")
+              f"({data[0]['in_bytes']} IPv4 bytes, {retransmitted} retransmitted), iperf3 {received} "
+              f"({100 * (payload - received) / received:+.2f} %)")
         assert abs(payload - received) <= 0.01 * received
         assert data[0].get("dst4_xlt_ip") == LAN2
 
         # NAT events: a session create for each flow lan1 and lan2 opened.
-        events = [r for r in records if r.get("nat_event") not in (None, 0, "0", "INVALID")]
-        created = {(r.get("src4_addr"), r.get("dst_port")) for r in events
-                   if str(r.get("nat_event")) in ("4", "ADD", "UNKNOW")}
-        assert (LAN1, 5201) in created and (LAN2, 5202) in created, (name, events[:5])
+        created = {(r.get("src4_addr"), r.get("dst_port")) for r in records if r.get("nat_event_id") == "4"}
+        assert (LAN1, 5201) in created and (LAN2, 5202) in created, (name, sorted(created))
     assert stats["lost_ring_full"] == 0
     for collector in stats["collectors"]:
         assert collector["datagrams_failed"] == 0 and collector["dropped_by_rate_limit"] == 0, collector
@@ -139,31 +151,35 @@ def test_collector_receives_flows_with_iperf3_byte_counts_and_nat_events(lab, co
 # Live stream
 
 class Watcher:
+    """A flow-watch stream on a control socket connection of its own."""
+
     def __init__(self, args):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(os.path.join(RUN, "fairgate.sock"))
-        self.file = self.sock.makefile("rw")
+        self.buffer = b""
         self.send({"command": "flow-watch", "args": args})
-        self.first = json.loads(self.file.readline())
+        first = self.lines(5, until_one=True)
+        self.first = first[0] if first else None
 
     def send(self, request):
-        self.file.write((json.dumps(request) if isinstance(request, dict) else request) + "\n")
-        self.file.flush()
+        self.sock.sendall(((json.dumps(request) if isinstance(request, dict) else request) + "\n").encode())
 
-    def lines(self, seconds):
-        """Every line that arrives within `seconds`."""
-        self.sock.settimeout(0.2)
+    def lines(self, seconds, until_one=False):
+        """Every line that arrives within `seconds` (or the first, with until_one)."""
         deadline = time.monotonic() + seconds
         lines = []
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (until_one and lines):
+            self.sock.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
             try:
-                line = self.file.readline()
+                chunk = self.sock.recv(65536)
             except (socket.timeout, TimeoutError):
                 continue
-            if not line:
+            if not chunk:
                 break
-            lines.append(json.loads(line))
-        self.sock.settimeout(None)
+            self.buffer += chunk
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                lines.append(json.loads(line))
         return lines
 
     def close(self):
@@ -182,7 +198,7 @@ def test_watcher_with_a_filter_sees_exactly_the_matching_flows_and_pauses_and_re
                        "fields": "src,dport,packets,end_reason"})
     try:
         assert watcher.first["ok"], watcher.first
-        assert watcher.first["result"]["filter"]["dport"] == ["7001-7003", "7010"], watcher.first
+        assert watcher.first["result"]["filter"]["dport"] == ["7001-7003", 7010], watcher.first
         for port in (7001, 7010, 7004, 7009):  # two match, two do not
             udp_flow(lab, "lan1", port)
         lab.exec("lan1", "ping", "-c", "1", "-W", "1", INET, check=False)  # ICMP: no match
@@ -203,8 +219,9 @@ def test_watcher_with_a_filter_sees_exactly_the_matching_flows_and_pauses_and_re
         resumed = watcher.lines(1)
         assert resumed and resumed[0]["ok"] and resumed[0]["result"]["skipped_while_paused"] >= 1, resumed
         udp_flow(lab, "lan1", 7003)
-        after = [l for l in watcher.lines(2) if "event" in l]
-        assert [(r["event"], r["dport"]) for r in after] == [("start", 7003)], after
+        after = {(r["event"], r["dport"]) for r in watcher.lines(2) if "event" in r}
+        # 7002 started while paused (not shown); it may end after the resume (shown then).
+        assert ("start", 7003) in after and ("start", 7002) not in after, after
     finally:
         watcher.close()
     assert wait_for(lambda: lab.result("flow-stats")["watchers"] == [], timeout=5), "the closed watcher is forgotten"

@@ -52,7 +52,7 @@ TEST(StageRegistry, KnowsTheStages) {
   }
   EXPECT_FALSE(stage_registered("shape"));
   EXPECT_FALSE(stage_registered(""));
-  EXPECT_EQ(registered_stage_names(), "parse, guard, nat, l3, classify, p2p, sched, tx");
+  EXPECT_EQ(registered_stage_names(), "parse, guard, nat, l3, classify, p2p, flow, sched, tx");
 }
 
 struct BadSpec {
@@ -82,7 +82,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"unknown_stage", R"({"name": "x", "from_lan": ["parse", "natt", "tx"], "from_wan": ["parse", "tx"]})",
                 "pipeline.from_lan[1]", "\"natt\""},
         BadSpec{"unknown_stage_lists_known", R"({"name": "x", "from_lan": ["parse", "tx"], "from_wan": ["parse", "qos", "tx"]})",
-                "pipeline.from_wan[1]", "parse, guard, nat, l3, classify, p2p, sched, tx"},
+                "pipeline.from_wan[1]", "parse, guard, nat, l3, classify, p2p, flow, sched, tx"},
         BadSpec{"not_starting_with_parse", R"({"name": "x", "from_lan": ["l3", "tx"], "from_wan": ["parse", "tx"]})",
                 "pipeline.from_lan", "parse"},
         BadSpec{"not_ending_with_tx", R"({"name": "x", "from_lan": ["parse", "tx"], "from_wan": ["parse", "l3"]})",
