@@ -1,5 +1,6 @@
 #include "app/gateway.h"
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
@@ -24,6 +25,7 @@ namespace {
 constexpr unsigned kMempoolCache = 256;      // mbufs per lcore cache
 constexpr long kLoopTimeoutNs = 250'000;     // management loop wakes at least every 250 us
 constexpr uint64_t kTickMs = 10;             // neighbour timers and RCU reclaim
+constexpr uint64_t kFlowFlushMs = 100;       // at shutdown, the workers' time to send the last export
 constexpr unsigned kPuntsPerRound = 256;     // per worker per loop round, so commands stay responsive
 constexpr unsigned kJobTimeoutMs = 1000;     // longest the management thread waits for a worker
 
@@ -308,8 +310,21 @@ void Gateway::run(int signal_fd) {
   close(epoll_fd);
 }
 
+void Gateway::export_remaining_flows() {
+  // Every session ends here: its flow record and NAT delete event go out (forced end) while
+  // the workers still run, since they send what the management thread builds.
+  for (auto& worker : workers_)
+    if (SessionTable* nat = worker->nat()) worker->run_job([nat] { nat->clear(); }, kJobTimeoutMs, workers_running_);
+  flows_->poll(wall_clock_ms());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kFlowFlushMs);
+  for (auto& worker : workers_)
+    while (rte_ring_count(worker->tx_ring()) != 0 && std::chrono::steady_clock::now() < deadline)
+      rte_delay_us_sleep(1000);
+}
+
 uint32_t Gateway::stop() {
   if (workers_running_) {
+    if (flows_) export_remaining_flows();
     stop_workers_ = true;
     rte_eal_mp_wait_lcore();
     workers_running_ = false;
@@ -321,6 +336,7 @@ uint32_t Gateway::stop() {
   wan_.reset();
   p2p_.reset();
   qos_.reset();
+  flows_.reset();  // before the workers: it reads their rings
   workers_.clear();
   p2p_dataplane_.reset();
   qos_dataplane_.reset();  // packets still queued in the schedulers go back to the pool

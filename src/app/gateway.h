@@ -100,6 +100,7 @@ class Gateway {
 
  private:
   void drain_punts(uint64_t now_ms);
+  void export_remaining_flows();
 
   Config config_;
   PipelineSpec pipeline_;

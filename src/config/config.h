@@ -242,6 +242,7 @@ struct FlowCollectorConfig {
 };
 
 struct FlowConfig {
+  bool configured = false;            // the "flows" section exists (it needs the flow stage)
   uint32_t inactive_timeout_s = 15;   // a flow idle this long is exported (and restarts)
   uint32_t active_timeout_s = 1800;   // a long flow is exported at least this often
   uint32_t ring_records = 4096;       // records each worker's ring to the management thread holds

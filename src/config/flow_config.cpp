@@ -7,6 +7,7 @@ namespace fairgate {
 FlowConfig parse_flows(const JsonField& field) {
   field.reject_unknown({"inactive_timeout_s", "active_timeout_s", "ring_records", "export", "watch"});
   FlowConfig flows;
+  flows.configured = true;
   if (auto f = field.find("inactive_timeout_s")) flows.inactive_timeout_s = static_cast<uint32_t>(f->unsigned_in(1, 86400));
   if (auto f = field.find("active_timeout_s")) flows.active_timeout_s = static_cast<uint32_t>(f->unsigned_in(1, 86400));
   if (auto f = field.find("ring_records")) {

@@ -4,6 +4,8 @@
 //
 // Sends {"command": COMMAND, "args": {KEY: VALUE, ...}} as one line on the UNIX stream socket,
 // reads one reply line, and prints its result as tables (or the reply as received with --json).
+// flow-watch is a stream: after its reply every line fairgate sends (a flow record) is printed
+// as it comes, and lines typed on standard input (pause, resume, stop) go to fairgate.
 // Exit status: 0 ok, 1 fairgate answered with an error, 2 usage error, no connection or timeout.
 #include "control/table_format.h"
 
@@ -25,6 +27,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -58,6 +61,8 @@ const char* const kUsageText =
     "\n"
     "commands:\n"
     "  fairgatectl help             the commands fairgate knows, with their help text\n"
+    "  fairgatectl flow-watch [filter]  a live stream of flow records, one JSON object per\n"
+    "                               line; type pause, resume or stop (Enter) to control it\n"
     "  fairgatectl help COMMAND     the help text of one command\n"
     "\n"
     "exit status: 0 ok, 1 fairgate answered with an error,\n"
@@ -206,6 +211,11 @@ class Connection {
   ~Connection() {
     if (fd_ >= 0) ::close(fd_);
   }
+  int fd() const { return fd_; }
+  // What arrived after the last line read_line returned.
+  std::string take_pending() { return std::exchange(pending_, {}); }
+  // Reads from now on wait as long as it takes (a stream has no end in sight).
+  void no_deadline() { deadline_.reset(); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -225,7 +235,13 @@ class Connection {
   // One line, without its '\n'. A reply cut short by the server closing is returned as is
   // if it has any bytes (the caller's parse decides whether it is whole).
   std::string read_line() {
-    std::string data;
+    std::string data = std::move(pending_);
+    pending_.clear();
+    if (const auto nl = data.find('\n'); nl != std::string::npos) {
+      pending_ = data.substr(nl + 1);
+      data.resize(nl);
+      return data;
+    }
     char buf[65536];
     for (;;) {
       wait_for(POLLIN, "waiting for a reply from");
@@ -245,6 +261,7 @@ class Connection {
       data.append(buf, static_cast<std::size_t>(n));
       const auto nl = data.find('\n', old_size);
       if (nl != std::string::npos) {
+        pending_ = data.substr(nl + 1);  // a stream's next lines may come in the same read
         data.resize(nl);
         return data;
       }
@@ -281,7 +298,56 @@ class Connection {
   std::string path_;
   int fd_ = -1;
   std::optional<Clock::time_point> deadline_;
+  std::string pending_;
 };
+
+// The rest of a flow-watch stream: fairgate's lines to standard output as they come, lines
+// from standard input to fairgate. Returns when fairgate ends the stream: ok if its last line
+// was not an error (the operator's "stop"), else kCommandFailed (a slow reader dropped).
+int follow_stream(Connection& conn) {
+  conn.no_deadline();
+  std::string from_fairgate = conn.take_pending(), from_operator, last_line;
+  bool operator_open = true;
+  char buf[65536];
+  for (;;) {
+    pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    if (::poll(fds, operator_open ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw Unreachable(std::string("fairgatectl: poll: ") + std::strerror(errno));
+    }
+    if (fds[0].revents || !from_fairgate.empty()) {
+      if (fds[0].revents) {
+        const ssize_t n = ::recv(conn.fd(), buf, sizeof buf, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        if (n <= 0) break;
+        from_fairgate.append(buf, static_cast<std::size_t>(n));
+      }
+      std::size_t newline;
+      while ((newline = from_fairgate.find('\n')) != std::string::npos) {
+        last_line = from_fairgate.substr(0, newline);
+        from_fairgate.erase(0, newline + 1);
+        std::cout << last_line << "\n";
+      }
+      std::cout.flush();
+    }
+    if (operator_open && fds[1].revents) {
+      const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n <= 0) {
+        operator_open = false;  // no more input: keep watching
+        continue;
+      }
+      from_operator.append(buf, static_cast<std::size_t>(n));
+      std::size_t newline;
+      while ((newline = from_operator.find('\n')) != std::string::npos) {
+        conn.send_line(from_operator.substr(0, newline + 1));
+        from_operator.erase(0, newline + 1);
+      }
+    }
+  }
+  Json last = Json::parse(last_line, nullptr, false);
+  bool failed = !last.is_discarded() && last.is_object() && last.value("ok", true) == false;
+  return failed ? kCommandFailed : kOk;
+}
 
 // Client-side `help [COMMAND]`: command-list, optionally narrowed to one command.
 Json select_help(const Json& command_list, const std::string& name) {
@@ -328,10 +394,11 @@ int run(int argc, char** argv) {
 
   const Json request = {{"command", command}, {"args", args}};
   std::string reply_line;
+  std::optional<Connection> conn;
   try {
-    Connection conn(opt.socket_path, opt.timeout_seconds);
-    conn.send_line(request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n");
-    reply_line = conn.read_line();
+    conn.emplace(opt.socket_path, opt.timeout_seconds);
+    conn->send_line(request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n");
+    reply_line = conn->read_line();
   } catch (const Unreachable& e) {
     std::cerr << e.what() << "\n";
     return kUnreachable;
@@ -348,6 +415,16 @@ int run(int argc, char** argv) {
   }
   const bool ok = reply["ok"].get<bool>();
 
+  if (ok && command == "flow-watch") {
+    std::cout << reply_line << "\n";
+    std::cout.flush();
+    try {
+      return follow_stream(*conn);
+    } catch (const Unreachable& e) {
+      std::cerr << e.what() << "\n";
+      return kUnreachable;
+    }
+  }
   if (opt.json) {
     std::cout << reply_line << "\n";
     return ok ? kOk : kCommandFailed;

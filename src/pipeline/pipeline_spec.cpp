@@ -55,6 +55,22 @@ void check_pipeline_fits(const PipelineSpec& pipeline, const Config& config) {
         throw FieldError("p2p", "P2P recognition needs the p2p stage after nat and classify in pipeline \"" +
                                     pipeline.name + "\" (the \"gateway\" pipeline has it)");
     }
+  for (const auto* stages : {&pipeline.from_lan, &pipeline.from_wan}) {
+    auto flow = std::find(stages->begin(), stages->end(), "flow");
+    if (flow == stages->end()) {
+      if (config.flows.configured)
+        throw FieldError("flows", "flow monitoring needs the flow stage in pipeline \"" + pipeline.name +
+                                      "\" (the \"gateway\" pipeline has it)");
+      continue;
+    }
+    // It counts packets of NAT sessions, with the class classify and p2p gave them.
+    for (const char* before : {"nat", "classify", "p2p"}) {
+      auto stage = std::find(stages->begin(), stages->end(), before);
+      if ((stage == stages->end() && std::string_view(before) == "nat") || (stage != stages->end() && stage > flow))
+        throw FieldError("flows", "the flow stage must come after nat, classify and p2p in pipeline \"" +
+                                      pipeline.name + "\" (the \"gateway\" pipeline has it so)");
+    }
+  }
   if (!config.qos.enabled()) return;
   for (const auto* stages : {&pipeline.from_lan, &pipeline.from_wan}) {
     auto classify = std::find(stages->begin(), stages->end(), "classify");

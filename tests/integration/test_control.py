@@ -32,7 +32,7 @@ def test_ports_report_links_and_addresses(lab):
 def test_stats_sum_over_workers(lab):
     stats = lab.result("stats")
     assert len(stats["workers"]) == lab.workers
-    assert {s["stage"] for s in stats["stages"]} == {"parse", "guard", "classify", "nat", "p2p", "l3", "sched", "tx"}
+    assert {s["stage"] for s in stats["stages"]} == {"parse", "guard", "classify", "nat", "p2p", "flow", "l3", "sched", "tx"}
     assert stats["mempool"]["size"] > 0 and stats["mempool"]["in_use"] < stats["mempool"]["size"]
     assert stats["management"]["arp_announcements_sent"] >= 3  # one gratuitous ARP per port
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import RUN, wait_for
+from conftest import LAB, RUN, wait_for
 
 INET = "192.0.2.10"
 LAN1, LAN2 = "10.10.0.11", "10.10.0.12"
@@ -252,3 +252,21 @@ def test_flows_snapshot_filters_and_pages(lab):
         assert lab.result("flows", "src=10.99.0.0/16")["total"] == 0
     finally:
         stream.communicate(timeout=30)
+
+
+def test_fairgatectl_follows_a_stream_and_passes_on_the_operators_words(lab):
+    watch = subprocess.Popen([LAB, "ctl", "flow-watch", "dport=7020", "proto=udp", "fields=dport"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert json.loads(watch.stdout.readline())["ok"]
+        udp_flow(lab, "lan1", 7020)
+        assert json.loads(watch.stdout.readline()) == {"event": "start", "dport": 7020}
+        watch.stdin.write("stop\n")
+        watch.stdin.flush()
+        out, _ = watch.communicate(timeout=10)
+        last = json.loads(out.strip().splitlines()[-1])
+        assert last["ok"] and last["result"]["stopped"], out
+        assert watch.returncode == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
