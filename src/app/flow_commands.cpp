@@ -22,7 +22,7 @@ Json flows_result(Gateway& gateway, const JsonField& args) {
   std::vector<std::string_view> known(kFlowFilterKeys.begin(), kFlowFilterKeys.end());
   known.insert(known.end(), {"fields", "page", "page_size"});
   args.reject_unknown(known);
-  FlowFilter filter = FlowFilter::parse(args);
+  FlowFilter filter = monitor.parse_filter(args);
   FlowFieldSelection fields = FlowFieldSelection::parse(args);
   std::size_t page = 1, page_size = 50;
   if (auto f = args.find("page")) page = f->unsigned_in(1, 1000000);

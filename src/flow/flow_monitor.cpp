@@ -165,7 +165,7 @@ nlohmann::ordered_json FlowMonitor::watch(ControlServer& server, int connection,
   std::vector<std::string_view> known(kFlowFilterKeys.begin(), kFlowFilterKeys.end());
   known.push_back("fields");
   args.reject_unknown(known);
-  Watcher watcher{connection, FlowFilter::parse(args), FlowFieldSelection::parse(args)};
+  Watcher watcher{connection, parse_filter(args), FlowFieldSelection::parse(args)};
   if (watchers_.size() >= config_.max_watchers)
     throw FieldError("flow-watch", "already " + std::to_string(watchers_.size()) +
                                        " watchers (flows.watch.max_watchers); stop one first");
@@ -179,6 +179,19 @@ nlohmann::ordered_json FlowMonitor::watch(ControlServer& server, int connection,
       connection, [this, connection](std::string_view line) { return on_watch_line(connection, line); },
       [this, connection] { forget_watcher(connection); });
   return answer;
+}
+
+FlowFilter FlowMonitor::parse_filter(const JsonField& args) const {
+  FlowFilter filter = FlowFilter::parse(args);
+  nlohmann::ordered_json understood = filter.to_json();
+  if (understood.contains("wan"))
+    for (const auto& name : understood["wan"]) {
+      bool known = std::any_of(ports_.ports.begin(), ports_.ports.end(), [&](const PortInfo& port) {
+        return port.role == PortRole::kWan && port.name == name.get<std::string>();
+      });
+      if (!known) args.at("wan").fail("no WAN port named \"" + name.get<std::string>() + "\"");
+    }
+  return filter;
 }
 
 std::string FlowMonitor::on_watch_line(int connection, std::string_view line) {

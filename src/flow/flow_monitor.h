@@ -48,6 +48,10 @@ class FlowMonitor {
   // from `args` (FieldError when they are wrong, nothing registered). Returns the reply.
   nlohmann::ordered_json watch(ControlServer& server, int connection, const JsonField& args);
 
+  // The filter of a flows or flow-watch request; a WAN name that is no WAN port is refused
+  // (a typo would otherwise match nothing, silently).
+  FlowFilter parse_filter(const JsonField& args) const;
+
   nlohmann::ordered_json stats_json() const;
   const FlowConfig& config() const { return config_; }
 

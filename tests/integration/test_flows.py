@@ -196,8 +196,9 @@ def udp_flow(lab, host, port, count=3):
 def test_watcher_with_a_filter_sees_exactly_the_matching_flows_and_pauses_and_resumes(lab):
     watcher = Watcher({"src": "10.10.0.0/24", "dport": "7001-7003,7010", "proto": "udp",
                        "fields": "src,dport,packets,end_reason"})
+    other = Watcher({"dport": 7010, "wan": "wan0", "fields": "dport"})  # a second watcher at once
     try:
-        assert watcher.first["ok"], watcher.first
+        assert watcher.first["ok"] and other.first["ok"], (watcher.first, other.first)
         assert watcher.first["result"]["filter"]["dport"] == ["7001-7003", 7010], watcher.first
         for port in (7001, 7010, 7004, 7009):  # two match, two do not
             udp_flow(lab, "lan1", port)
@@ -210,6 +211,8 @@ def test_watcher_with_a_filter_sees_exactly_the_matching_flows_and_pauses_and_re
         assert starts == [7001, 7010] and ends == [7001, 7010], records
         assert all(set(r) == {"event", "src", "dport", "packets", "end_reason"} for r in records), records
         assert all(r["packets"] == 3 and r["end_reason"] == "idle-timeout" for r in records if r["event"] == "end")
+        assert sorted((r["event"], r["dport"]) for r in other.lines(0.5)) == [("end", 7010), ("start", 7010)]
+        other.close()
 
         watcher.send("pause")
         assert watcher.lines(1) == [{"ok": True, "result": {"paused": True}}]
@@ -224,12 +227,14 @@ def test_watcher_with_a_filter_sees_exactly_the_matching_flows_and_pauses_and_re
         assert ("start", 7003) in after and ("start", 7002) not in after, after
     finally:
         watcher.close()
-    assert wait_for(lambda: lab.result("flow-stats")["watchers"] == [], timeout=5), "the closed watcher is forgotten"
+        other.close()
+    assert wait_for(lambda: lab.result("flow-stats")["watchers"] == [], timeout=5), "closed watchers are forgotten"
 
 
 def test_bad_filters_are_refused_with_the_field_and_nothing_streams(lab):
     for args, field in (({"dport": "80-70"}, "args.dport"), ({"src": "10.0.0.0/33"}, "args.src"),
                         ({"proto": "sctp-ish"}, "args.proto"), ({"fields": "src,colour"}, "args.fields"),
+                        ({"wan": "wan7"}, "args.wan"),
                         ({"colour": "red"}, "args.colour")):
         watcher = Watcher(args)
         try:
