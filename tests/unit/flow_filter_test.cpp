@@ -360,15 +360,6 @@ TEST(FlowFieldSelection, BadFieldsAreRefusedNamingTheMemberAndTheReason) {
       selection_of);
 }
 
-TEST(FlowFields, EndReasonNames) {
-  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kActive), "active");
-  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kIdleTimeout), "idle-timeout");
-  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kActiveTimeout), "active-timeout");
-  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kEndOfFlow), "end-of-flow");
-  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kForcedEnd), "forced-end");
-  EXPECT_EQ(flow_end_reason_name(FlowEndReason::kLackOfResources), "lack-of-resources");
-}
-
 TEST(FlowFields, TcpFlagsInNfdumpNotation) {
   EXPECT_EQ(tcp_flags_text(0), "........");
   EXPECT_EQ(tcp_flags_text(0x02), "......S.");
