@@ -1,6 +1,8 @@
 // NAT44 costs on synthetic mbufs: the nat stage's fast path at 1k, 100k and 1M established
-// sessions, session creation through the slow path, and memory per session; and the p2p stage
-// after it on the same established sessions (what recognition costs a flow that has its verdict).
+// sessions, session creation through the slow path, and memory per session; the p2p stage
+// after it on the same established sessions (what recognition costs a flow that has its verdict);
+// and flow accounting: the flow stage after nat, and session creation with the NAT create event
+// each new session puts into the accounting's ring.
 //
 //   build/perf/nat_bench --benchmark_counters_tabular=true
 //
@@ -9,11 +11,16 @@
 // sessions per second are derived from those cycles (TSC rate / cycles), so they describe the
 // timed work alone. The reference for the fast path is BM_NoNat: the same frames through parse
 // and l3, as the "forward" pipeline does, without the nat stage. BM_NatP2p adds the p2p stage
-// after nat; its reference is BM_NatFastPath at the same table size.
+// after nat; its reference is BM_NatFastPath at the same table size. BM_NatFlow adds the flow
+// stage after nat, its reference is BM_NatFastPath at the same size too; every benchmark of
+// run_fast_path reads the clock around the p2p and flow slots, used or not, so the references
+// pay the same timer cost. BM_NatNewSessions/flows:1 is session creation with flow accounting;
+// its reference is flows:0.
 //
 // Before the benchmarks it prints the memory of one 1M-session table: what
 // SessionTable::bytes_per_session() declares and the DPDK (rte_malloc) and C++ heap it takes,
-// and checks that filling it to capacity takes no more (--skip_memory leaves it out).
+// and checks that filling it to capacity takes no more; then the same for the flow accounting
+// a worker keeps beside such a table (--skip_memory leaves both out).
 #include "bench_common.h"
 #include "classify/p2p_control.h"
 #include "classify/p2p_dataplane.h"
@@ -21,12 +28,14 @@
 #include "core/checksum.h"
 #include "core/packet_meta.h"
 #include "core/rcu_published.h"
+#include "flow/flow_accounting.h"
 #include "nat/flow_key.h"
 #include "nat/session_table.h"
 #include "neigh/neighbor_table.h"
 #include "pipeline/stage.h"
 #include "pipeline/worker_state.h"
 #include "ports/ports.h"
+#include "stages/flow/flow_stage.h"
 #include "stages/l3/l3_stage.h"
 #include "stages/nat/nat_stage.h"
 #include "stages/p2p/p2p_stage.h"
@@ -196,7 +205,8 @@ std::string check_translated(rte_mbuf* mbuf, const SessionTable& table, const Fl
   return "";
 }
 
-void report(benchmark::State& state, uint64_t total_cycles, uint64_t nat_cycles, uint64_t p2p_cycles = 0) {
+void report(benchmark::State& state, uint64_t total_cycles, uint64_t nat_cycles, uint64_t p2p_cycles,
+            uint64_t flow_cycles) {
   double packets = static_cast<double>(state.iterations()) * kBurstSize;
   double hz = static_cast<double>(rte_get_tsc_hz());
   double per_packet = static_cast<double>(total_cycles) / packets;
@@ -205,14 +215,16 @@ void report(benchmark::State& state, uint64_t total_cycles, uint64_t nat_cycles,
   state.counters["Mpps_per_core"] = hz / per_packet / 1e6;
   state.counters["nat_cycles_per_packet"] = nat_per_packet;
   state.counters["nat_Mpps_per_core"] = nat_cycles ? hz / nat_per_packet / 1e6 : 0.0;
-  if (p2p_cycles) state.counters["p2p_cycles_per_packet"] = static_cast<double>(p2p_cycles) / packets;
+  state.counters["p2p_cycles_per_packet"] = static_cast<double>(p2p_cycles) / packets;
+  state.counters["flow_cycles_per_packet"] = static_cast<double>(flow_cycles) / packets;
 }
 
 // Bursts of 32 frames of random existing sessions (a new draw every burst, uniform over the
 // table) through parse, nat and l3; `with_nat` false leaves the nat stage out (reference);
-// `p2p`, when given, runs after nat (and is timed on its own).
+// `p2p` and `flow`, when given, run after nat in that order, as in a pipeline (each timed on
+// its own).
 void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessions, bool with_nat,
-                   P2pStage* p2p = nullptr) {
+                   P2pStage* p2p = nullptr, FlowStage* flow = nullptr) {
   Env& e = env();
   Frames frames;
   ParseStage parse(e.ports);
@@ -222,7 +234,7 @@ void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessio
   Burst burst;
   FlowKey keys[kBurstSize];
   uint64_t rng = 12345;
-  uint64_t total_cycles = 0, nat_cycles = 0, p2p_cycles = 0;
+  uint64_t total_cycles = 0, nat_cycles = 0, p2p_cycles = 0, flow_cycles = 0;
   bool checked = false;
   for (auto _ : state) {
     for (uint16_t i = 0; i < kBurstSize; ++i) {
@@ -238,11 +250,14 @@ void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessio
     uint64_t t2 = rte_rdtsc_precise();
     if (p2p) p2p->process(burst);
     uint64_t t3 = rte_rdtsc_precise();
-    l3.process(burst);
+    if (flow) flow->process(burst);
     uint64_t t4 = rte_rdtsc_precise();
-    total_cycles += t4 - t0;
+    l3.process(burst);
+    uint64_t t5 = rte_rdtsc_precise();
+    total_cycles += t5 - t0;
     nat_cycles += t2 - t1;
     p2p_cycles += t3 - t2;
+    flow_cycles += t4 - t3;
     for (uint16_t i = 0; i < kBurstSize; ++i)
       if (burst.action[i] != Action::kForward) {
         state.SkipWithError("a frame was not forwarded");
@@ -257,7 +272,8 @@ void run_fast_path(benchmark::State& state, SessionTable* table, uint32_t sessio
       checked = true;
     }
   }
-  report(state, total_cycles, nat ? nat_cycles : 0, p2p_cycles);
+  // The empty slots' cycles are reported too: what the clock reads around a stage cost.
+  report(state, total_cycles, nat ? nat_cycles : 0, p2p_cycles, flow_cycles);
 }
 
 void BM_NatFastPath(benchmark::State& state) {
@@ -297,6 +313,50 @@ void BM_NatP2p(benchmark::State& state) {
 }
 BENCHMARK(BM_NatP2p)->ArgsProduct({{1000, 1000000}, {0, 1}})->ArgNames({"sessions", "bittorrent"});
 
+// Flow accounting as a worker keeps it beside its table: FlowAccounting of the table's capacity
+// with the default ring (flows.ring_records), as src/pipeline/worker.cpp makes it.
+std::unique_ptr<FlowAccounting> new_flow_accounting() {
+  FlowConfig defaults;
+  return std::make_unique<FlowAccounting>(kCapacity, 0, rte_socket_id(),
+                                          FlowTimeouts{defaults.inactive_timeout_s, defaults.active_timeout_s},
+                                          defaults.ring_records);
+}
+
+// Attaches flow accounting to a table for a scope: the table outlives the accounting and must
+// not report to it afterwards, on whichever path the benchmark ends.
+class AttachedFlows {
+ public:
+  AttachedFlows(SessionTable& table, FlowAccounting* flows) : table_(table) { table_.set_flow_accounting(flows); }
+  ~AttachedFlows() { table_.set_flow_accounting(nullptr); }
+  AttachedFlows(const AttachedFlows&) = delete;
+  AttachedFlows& operator=(const AttachedFlows&) = delete;
+
+ private:
+  SessionTable& table_;
+};
+
+// The flow stage after nat on established sessions: every packet is counted into its
+// session's 64-byte accounting record (a second table beside the sessions, as p2p's states).
+// The accounting is attached after the sessions were created, so their creation put no NAT
+// events in the ring; and packets of established flows emit nothing (records leave only when
+// a session is created or ends, or from the expiry scan, none of which runs here), so the ring
+// stays empty and costs nothing in the timed loop; the benchmark fails if a record appears.
+void BM_NatFlow(benchmark::State& state) {
+  auto sessions = static_cast<uint32_t>(state.range(0));
+  SessionTable* table = established_table(sessions);
+  if (table == nullptr || table->size() != sessions) {
+    state.SkipWithError("could not create the sessions");
+    return;
+  }
+  auto flows = new_flow_accounting();
+  AttachedFlows attached(*table, flows.get());
+  FlowStage flow(*flows);
+  run_fast_path(state, table, sessions, true, nullptr, &flow);
+  if (rte_ring_count(flows->ring()) != 0) state.SkipWithError("the fast path put records in the flow ring");
+  state.counters["sessions"] = table->size();
+}
+BENCHMARK(BM_NatFlow)->Arg(1000)->Arg(1000000)->ArgName("sessions");
+
 void BM_NoNat(benchmark::State& state) {
   tables().table.reset();  // no table in memory: nothing of the NAT runs here
   tables().purpose.clear();
@@ -309,6 +369,13 @@ BENCHMARK(BM_NoNat);
 // is a lookup miss and a session creation (and with remotes:1 a new mapping and external port
 // each). Only NatStage::process is timed; frames are written and parsed outside. Every 32768
 // sessions the table (capacity 1M, so it never fills) is cleared, outside the timed region.
+//
+// flows:1 attaches flow accounting: each creation also resets the session's accounting record
+// and puts a NAT create event (128 bytes) into the ring. The ring is drained after every burst,
+// outside the timed region, as the management thread would drain it from another core: it then
+// never holds more than one burst's 32 events, so every event is written, none is lost (a full
+// ring would make an event cheaper: a failed enqueue and a counter). The accounting is
+// detached while the table is cleared: the delete events of that clearing are the benchmark's.
 void BM_NatNewSessions(benchmark::State& state) {
   constexpr uint32_t kBatch = 32768;
   auto remotes = static_cast<uint32_t>(state.range(0));
@@ -321,6 +388,10 @@ void BM_NatNewSessions(benchmark::State& state) {
   }
   SessionTable& table = *t.table;
   table.clear();
+  std::unique_ptr<FlowAccounting> flows;
+  if (state.range(1) != 0) flows = new_flow_accounting();
+  AttachedFlows attached(table, flows.get());
+  FlowRecord drained[kBurstSize];
   Frames frames;
   ParseStage parse(e.ports);
   NatStage nat(e.config, e.ports, table, e.counters, 0, 1);
@@ -332,7 +403,9 @@ void BM_NatNewSessions(benchmark::State& state) {
     if (next == kBatch) {
       state.PauseTiming();
       bool complete = table.size() == kBatch;
+      table.set_flow_accounting(nullptr);
       table.clear();
+      table.set_flow_accounting(flows.get());
       next = 0;
       state.ResumeTiming();
       if (!complete) {
@@ -347,6 +420,7 @@ void BM_NatNewSessions(benchmark::State& state) {
     uint64_t t0 = rte_rdtsc_precise();
     nat.process(burst);
     cycles += rte_rdtsc_precise() - t0;
+    if (flows) rte_ring_dequeue_burst_elem(flows->ring(), drained, sizeof(FlowRecord), kBurstSize, nullptr);
     next += kBurstSize;
     for (uint16_t i = 0; i < kBurstSize; ++i)
       if (burst.action[i] != Action::kContinue) {
@@ -359,9 +433,12 @@ void BM_NatNewSessions(benchmark::State& state) {
   state.counters["cycles_per_session"] = per_session;
   state.counters["Msessions_per_s"] = static_cast<double>(rte_get_tsc_hz()) / per_session / 1e6;
   state.counters["mappings_per_session"] = 1.0 / remotes;
+  table.set_flow_accounting(nullptr);
   table.clear();
+  if (flows && (flows->counters().nat_events.get() != created || flows->counters().lost.get() != 0))
+    state.SkipWithError("not every creation put its NAT event in the flow ring");
 }
-BENCHMARK(BM_NatNewSessions)->Arg(1)->Arg(kRemotes)->ArgName("remotes");
+BENCHMARK(BM_NatNewSessions)->ArgsProduct({{1, kRemotes}, {0, 1}})->ArgNames({"remotes", "flows"});
 
 // Memory ---------------------------------------------------------------------------------------
 
@@ -389,6 +466,14 @@ bool report_memory() {
   std::printf("  %-58s %8.1f bytes/session (%.1f MiB)\n", "both heaps: memory the table reserves",
               per(heap1 - heap0 + cxx1 - cxx0), static_cast<double>(heap1 - heap0 + cxx1 - cxx0) / (1 << 20));
   if (heap2 != heap1) std::printf("  (filling it allocated %zu more heap bytes)\n", heap2 - heap1);
+  // What flow accounting adds beside that table: a record per session and the ring.
+  auto flows = new_flow_accounting();
+  std::size_t heap3 = bench::heap_allocated();
+  std::printf("Flow accounting beside it (flow stage in the pipeline), ring of %u records\n", FlowConfig{}.ring_records);
+  std::printf("  %-58s %8zu bytes/session\n", "FlowAccounting::bytes_per_session() (declared)",
+              flows->bytes_per_session());
+  std::printf("  %-58s %8.1f bytes/session (%.1f MiB)\n", "DPDK heap: accounting records and the ring",
+              per(heap3 - heap2), static_cast<double>(heap3 - heap2) / (1 << 20));
   std::printf("\n");
   std::fflush(stdout);
   return true;
