@@ -1,4 +1,5 @@
 #include "control/control_server.h"
+#include "control_client.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -7,14 +8,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <map>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace fairgate {
@@ -23,75 +19,15 @@ namespace {
 using nlohmann::json;
 using Ordered = nlohmann::ordered_json;
 
-class ControlServerTest : public ::testing::Test {
+class ControlServerTest : public test::ControlSocketTest {
  protected:
   ControlServerTest() {
-    char pattern[] = "/tmp/fgunit-ctl.XXXXXX";
-    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = pattern;
-    path = dir + "/run/fairgate.sock";  // the server makes the missing directory
     commands.add("version", "the version", [](const JsonField& args) {
       args.reject_unknown({});
       return Ordered{{"version", "test"}};
     });
     commands.add("echo", "returns its args", [](const JsonField& args) { return Ordered(args.raw()); });
   }
-  ~ControlServerTest() override {
-    for (int fd : clients) close(fd);
-    std::filesystem::remove_all(dir);
-  }
-
-  int connect_client() {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      close(fd);
-      throw std::runtime_error("connect failed: " + std::string(std::strerror(errno)));
-    }
-    timeval timeout{0, 20'000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    clients.push_back(fd);
-    return fd;
-  }
-  static void write_all(int fd, const std::string& text) {
-    ASSERT_EQ(send(fd, text.data(), text.size(), MSG_NOSIGNAL), static_cast<ssize_t>(text.size()));
-  }
-  // Polls the server and reads until `count` reply lines arrived (or two seconds passed).
-  std::vector<json> replies(ControlServer& server, int fd, std::size_t count) {
-    std::vector<json> lines;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (lines.size() < count && std::chrono::steady_clock::now() < deadline) {
-      server.poll();
-      char buffer[4096];
-      ssize_t got = recv(fd, buffer, sizeof buffer, 0);
-      if (got > 0) pending[fd].append(buffer, static_cast<std::size_t>(got));
-      std::size_t newline;
-      while ((newline = pending[fd].find('\n')) != std::string::npos) {
-        lines.push_back(json::parse(pending[fd].substr(0, newline)));
-        pending[fd].erase(0, newline + 1);
-      }
-    }
-    return lines;
-  }
-  // Gives the server time to answer anything more, and returns what arrived.
-  std::string drain(ControlServer& server, int fd) {
-    for (int i = 0; i < 10; ++i) {
-      server.poll();
-      char buffer[4096];
-      ssize_t got = recv(fd, buffer, sizeof buffer, 0);
-      if (got > 0) pending[fd].append(buffer, static_cast<std::size_t>(got));
-    }
-    std::string rest = pending[fd];
-    pending[fd].clear();
-    return rest;
-  }
-
-  std::string dir, path;
-  CommandRegistry commands;
-  std::vector<int> clients;
-  std::map<int, std::string> pending;
 };
 
 TEST_F(ControlServerTest, SocketIsGroupReadableOnly) {
@@ -162,8 +98,7 @@ TEST_F(ControlServerTest, AClientThatLeavesDoesNotDisturbTheOthers) {
   ControlServer server(path, commands);
   int leaving = connect_client();
   write_all(leaving, "{\"command\": \"version\"}\n");
-  close(leaving);
-  clients.erase(std::find(clients.begin(), clients.end(), leaving));
+  disconnect(leaving);
   for (int i = 0; i < 5; ++i) server.poll();
   int fd = connect_client();
   write_all(fd, "{\"command\": \"version\"}\n");
