@@ -143,10 +143,11 @@ void ControlServer::serve(int fd, uint32_t events) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     std::string reply = connection.on_line ? connection.on_line(line) : commands_.dispatch(line, fd);
-    if (reply.empty()) continue;
-    // The handler may have ended the stream (and closed the connection) itself.
+    // The handler may have ended the stream (and closed the connection) itself, replying or
+    // not: then `connection` is gone, and so are the lines its reader sent after.
     it = connections_.find(fd);
     if (it == connections_.end()) return;
+    if (reply.empty()) continue;
     it->second.out += reply;
     it->second.out += '\n';
   }

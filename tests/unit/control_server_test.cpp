@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fairgate {
@@ -129,6 +130,55 @@ TEST_F(ControlServerTest, StaleSocketFileIsReplacedALiveOneIsNot) {
 
 TEST_F(ControlServerTest, PathTooLongIsRefused) {
   EXPECT_THROW(ControlServer(dir + "/" + std::string(120, 'x'), commands), std::runtime_error);
+}
+
+// ---- streams -------------------------------------------------------------------------------
+
+// A command that turns its connection into a stream, as flow-watch does. What its reader sends
+// is kept and answered, but "quiet" (no answer) and "end" (the handler ends the stream itself).
+class ControlStreamTest : public ControlServerTest {
+ protected:
+  ControlStreamTest() {
+    commands.add_for_connection("stream", "a stream", [this](const JsonField& args, int connection) {
+      args.reject_unknown({});
+      stream = connection;
+      server.make_stream(
+          connection,
+          [this, connection](std::string_view line) -> std::string {
+            heard.emplace_back(line);
+            if (line == "quiet") return {};
+            if (line == "end") {
+              server.end_stream(connection, R"({"ended": "by its reader"})");
+              return {};
+            }
+            return json{{"heard", line}}.dump();
+          },
+          [this] { ++closed; });
+      return Ordered{{"streaming", true}};
+    });
+  }
+  // A client whose connection became a stream.
+  int open_stream() {
+    int fd = connect_client();
+    write_all(fd, "{\"command\": \"stream\"}\n");
+    auto got = replies(server, fd, 1);
+    EXPECT_EQ(got, std::vector<json>{json::parse(R"({"ok": true, "result": {"streaming": true}})")});
+    return fd;
+  }
+
+  ControlServer server{path, commands};
+  int stream = -1;  // the server's side of the stream's connection
+  std::vector<std::string> heard;
+  int closed = 0;
+};
+
+TEST_F(ControlStreamTest, AHandlerMayEndItsStreamWithLinesStillUnread) {
+  int fd = open_stream();
+  write_all(fd, "hello\nend\nafter\n");
+  EXPECT_EQ(replies(server, fd, 2), (std::vector<json>{{{"heard", "hello"}}, {{"ended", "by its reader"}}}));
+  EXPECT_TRUE(closed_by_server(server, fd));
+  EXPECT_EQ(heard, (std::vector<std::string>{"hello", "end"})) << "nothing read after the end";
+  EXPECT_EQ(closed, 0);
 }
 
 }  // namespace
