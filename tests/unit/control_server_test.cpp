@@ -165,6 +165,12 @@ class ControlStreamTest : public ControlServerTest {
     EXPECT_EQ(got, std::vector<json>{json::parse(R"({"ok": true, "result": {"streaming": true}})")});
     return fd;
   }
+  // Line `n` a test pushes: `bytes` long with its newline, its number first.
+  static std::string numbered(int n, std::size_t bytes) {
+    std::string line = json{{"n", n}, {"pad", ""}}.dump();
+    line.insert(line.size() - 2, bytes - 1 - line.size(), 'x');
+    return line;
+  }
 
   ControlServer server{path, commands};
   int stream = -1;  // the server's side of the stream's connection
@@ -172,12 +178,87 @@ class ControlStreamTest : public ControlServerTest {
   int closed = 0;
 };
 
+TEST_F(ControlStreamTest, CarriesPushedLinesAndAnswersTheLinesItsReaderSends) {
+  int fd = open_stream();
+  EXPECT_TRUE(server.stream_send(stream, R"({"n": 1})", 1 << 20));
+  EXPECT_TRUE(server.stream_send(stream, R"({"n": 2})", 1 << 20));
+  EXPECT_EQ(replies(server, fd, 2), (std::vector<json>{{{"n", 1}}, {{"n", 2}}}));
+  write_all(fd, "hello\n{\"command\": \"version\"}\nquiet\n");
+  EXPECT_EQ(replies(server, fd, 2),
+            (std::vector<json>{{{"heard", "hello"}}, {{"heard", "{\"command\": \"version\"}"}}}))
+      << "a request on a stream is the stream's line, not a command";
+  EXPECT_EQ(drain(server, fd), "") << "no answer to \"quiet\"";
+  EXPECT_EQ(heard, (std::vector<std::string>{"hello", "{\"command\": \"version\"}", "quiet"}));
+  EXPECT_EQ(closed, 0);
+}
+
+TEST_F(ControlStreamTest, StreamSendRefusesALineThatWouldPassTheLimitAndQueuesNothing) {
+  int fd = open_stream();
+  EXPECT_FALSE(server.stream_send(stream, numbered(0, 100), 99)) << "alone more than the limit";
+  EXPECT_EQ(drain(server, fd), "");
+  EXPECT_TRUE(server.stream_send(stream, numbered(1, 100), 100)) << "exactly the limit";
+  EXPECT_EQ(drain(server, fd), numbered(1, 100) + "\n");
+}
+
+TEST_F(ControlStreamTest, StreamSendRefusesOnceTheUnreadOutputOfAReaderThatDoesNotReadPassesTheLimit) {
+  int fd = open_stream();
+  // The kernel's buffer for the connection, small: a reader that does not read fills it soon.
+  int bytes = 4096;
+  ASSERT_EQ(setsockopt(stream, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes), 0);
+  constexpr std::size_t kLine = 200, kLimit = 2000;
+  int accepted = 0;
+  while (accepted < 100000 && server.stream_send(stream, numbered(accepted, kLine), kLimit)) ++accepted;
+  ASSERT_LT(accepted, 100000) << "never refused";
+  EXPECT_GT(accepted * kLine, kLimit) << "the socket took lines before the limit counted";
+  EXPECT_FALSE(server.stream_send(stream, numbered(accepted, kLine), kLimit)) << "still full";
+  // The reader reads: every accepted line, whole and in order, and nothing of the refused ones.
+  auto lines = replies(server, fd, static_cast<std::size_t>(accepted));
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(accepted));
+  for (int i = 0; i < accepted; ++i) EXPECT_EQ(lines[static_cast<std::size_t>(i)]["n"], i);
+  EXPECT_EQ(drain(server, fd), "");
+  EXPECT_TRUE(server.stream_send(stream, numbered(accepted, kLine), kLimit)) << "read, it takes lines again";
+  EXPECT_EQ(closed, 0);
+}
+
+TEST_F(ControlStreamTest, EndStreamWritesTheLastLineAndCloses) {
+  int fd = open_stream();
+  ASSERT_TRUE(server.stream_send(stream, R"({"n": 1})", 1 << 20));
+  server.end_stream(stream, R"({"bye": true})");
+  EXPECT_EQ(replies(server, fd, 2), (std::vector<json>{{{"n", 1}}, {{"bye", true}}}));
+  EXPECT_TRUE(closed_by_server(server, fd));
+  EXPECT_EQ(closed, 0) << "the owner ended it: it is not told";
+  EXPECT_FALSE(server.stream_send(stream, R"({"n": 2})", 1 << 20));
+}
+
+TEST_F(ControlStreamTest, ItsOwnerIsToldWhenTheReaderLeaves) {
+  int fd = open_stream();
+  disconnect(fd);
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_EQ(closed, 1);
+  EXPECT_FALSE(server.stream_send(stream, R"({"n": 1})", 1 << 20));
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_EQ(closed, 1) << "once";
+}
+
 TEST_F(ControlStreamTest, AHandlerMayEndItsStreamWithLinesStillUnread) {
   int fd = open_stream();
   write_all(fd, "hello\nend\nafter\n");
   EXPECT_EQ(replies(server, fd, 2), (std::vector<json>{{{"heard", "hello"}}, {{"ended", "by its reader"}}}));
   EXPECT_TRUE(closed_by_server(server, fd));
   EXPECT_EQ(heard, (std::vector<std::string>{"hello", "end"})) << "nothing read after the end";
+  EXPECT_EQ(closed, 0);
+}
+
+TEST_F(ControlStreamTest, AnOrdinaryConnectionStaysOne) {
+  int fd = connect_client();
+  write_all(fd, "hello\n{\"command\": \"version\"}\n");
+  auto got = replies(server, fd, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["error"], "request: not valid JSON");
+  EXPECT_EQ(got[1]["result"]["version"], "test");
+  disconnect(fd);
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_TRUE(heard.empty());
   EXPECT_EQ(closed, 0);
 }
 
