@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -228,6 +229,67 @@ TEST_F(ControlStreamTest, EndStreamWritesTheLastLineAndCloses) {
   EXPECT_TRUE(closed_by_server(server, fd));
   EXPECT_EQ(closed, 0) << "the owner ended it: it is not told";
   EXPECT_FALSE(server.stream_send(stream, R"({"n": 2})", 1 << 20));
+}
+
+// The lines a reader got, as numbers (numbered()), and its last line; fails on a torn line.
+struct ReadStream {
+  std::vector<int> numbers;
+  json last;
+};
+::testing::AssertionResult whole_lines(const std::string& text, ReadStream* read) {
+  std::size_t start = 0, newline;
+  while ((newline = text.find('\n', start)) != std::string::npos) {
+    json line = json::parse(text.substr(start, newline - start), nullptr, false);
+    if (line.is_discarded()) return ::testing::AssertionFailure() << "torn line at byte " << start;
+    if (line.contains("n")) read->numbers.push_back(line["n"]);
+    read->last = line;
+    start = newline + 1;
+  }
+  if (start != text.size()) return ::testing::AssertionFailure() << "unterminated line at byte " << start;
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(ControlStreamTest, AReaderThatFellBehindGetsWhatWasQueuedThenTheLastLine) {
+  int fd = open_stream();
+  int bytes = 4096;
+  ASSERT_EQ(setsockopt(stream, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes), 0);
+  constexpr std::size_t kLine = 333, kLimit = 3000;
+  int accepted = 0;
+  while (accepted < 100000 && server.stream_send(stream, numbered(accepted, kLine), kLimit)) ++accepted;
+  ASSERT_LT(accepted, 100000) << "never refused";
+  server.end_stream(stream, R"({"bye": "fell behind"})");
+  EXPECT_FALSE(server.stream_send(stream, numbered(accepted, kLine), kLimit)) << "ended";
+  write_all(fd, "hello\n");
+  // The reader reads at last: every line it was sent, whole, the last line, the end.
+  EXPECT_TRUE(closed_by_server(server, fd));
+  ReadStream read;
+  ASSERT_TRUE(whole_lines(drain(server, fd), &read));
+  EXPECT_EQ(read.last, json::parse(R"({"bye": "fell behind"})"));
+  ASSERT_EQ(read.numbers.size(), static_cast<std::size_t>(accepted));
+  for (std::size_t i = 0; i < read.numbers.size(); ++i) EXPECT_EQ(read.numbers[i], static_cast<int>(i));
+  EXPECT_TRUE(heard.empty()) << "an ended stream reads nothing more";
+  EXPECT_EQ(closed, 0);
+}
+
+// File descriptors this process has open.
+std::size_t open_descriptors() {
+  auto entries = std::filesystem::directory_iterator("/proc/self/fd");
+  return static_cast<std::size_t>(std::distance(begin(entries), end(entries)));
+}
+
+TEST_F(ControlStreamTest, AnEndedStreamWhoseReaderLeavesIsClosedWithoutTellingItsOwner) {
+  std::size_t before = open_descriptors();
+  int fd = open_stream();
+  int bytes = 4096;
+  ASSERT_EQ(setsockopt(stream, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes), 0);
+  int accepted = 0;
+  while (accepted < 100000 && server.stream_send(stream, numbered(accepted, 200), 2000)) ++accepted;
+  server.end_stream(stream, R"({"bye": true})");
+  EXPECT_EQ(open_descriptors(), before + 2) << "still writing its last line";
+  disconnect(fd);
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_EQ(open_descriptors(), before) << "the server's side is closed too";
+  EXPECT_EQ(closed, 0);
 }
 
 TEST_F(ControlStreamTest, ItsOwnerIsToldWhenTheReaderLeaves) {
