@@ -123,6 +123,7 @@ void ControlServer::serve(int fd, uint32_t events) {
     while (true) {
       ssize_t count = read(fd, buffer, sizeof buffer);
       if (count > 0) {
+        if (connection.ending) continue;  // read only to see the peer go
         connection.in.append(buffer, static_cast<std::size_t>(count));
         if (connection.in.size() > kMaxRequestBytes && connection.in.find('\n') == std::string::npos) {
           connection.out += "{\"ok\":false,\"error\":\"request: longer than 1 MiB\"}\n";
@@ -137,23 +138,24 @@ void ControlServer::serve(int fd, uint32_t events) {
     }
   }
   std::size_t newline;
-  while ((newline = connection.in.find('\n')) != std::string::npos) {
+  while (!connection.ending && (newline = connection.in.find('\n')) != std::string::npos) {
     std::string line = connection.in.substr(0, newline);
     connection.in.erase(0, newline + 1);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     std::string reply = connection.on_line ? connection.on_line(line) : commands_.dispatch(line, fd);
-    if (reply.empty()) continue;
-    // The handler may have ended the stream (and closed the connection) itself.
+    // The handler may have ended the stream (and closed the connection) itself, replying or
+    // not: then `connection` is gone, and so are the lines its reader sent after.
     it = connections_.find(fd);
     if (it == connections_.end()) return;
+    if (reply.empty() || it->second.ending) continue;  // nothing goes after a stream's last line
     it->second.out += reply;
     it->second.out += '\n';
   }
   Connection& current = it->second;
   bool peer_gone = !flush(fd, current) || (peer_closed && current.out.empty());
-  if (peer_gone || (peer_closed && current.on_line)) {
-    // A stream whose reader left: its owner forgets it.
+  if (peer_gone || (peer_closed && current.on_line) || (current.ending && current.out.empty())) {
+    // A stream whose reader left: its owner forgets it (not one it ended: that is done).
     auto on_closed = std::move(current.on_closed);
     close_connection(fd);
     if (on_closed) on_closed();
@@ -169,7 +171,7 @@ void ControlServer::make_stream(int connection, LineHandler on_line, std::functi
 
 bool ControlServer::stream_send(int connection, std::string_view line, std::size_t limit_bytes) {
   auto it = connections_.find(connection);
-  if (it == connections_.end()) return false;
+  if (it == connections_.end() || it->second.ending) return false;
   Connection& stream = it->second;
   if (stream.out.size() + line.size() + 1 > limit_bytes) return false;
   stream.out.append(line);
@@ -179,11 +181,16 @@ bool ControlServer::stream_send(int connection, std::string_view line, std::size
 
 void ControlServer::end_stream(int connection, std::string_view last_line) {
   auto it = connections_.find(connection);
-  if (it == connections_.end()) return;
-  it->second.out.append(last_line);
-  it->second.out += '\n';
-  flush(connection, it->second);
-  close_connection(connection);
+  if (it == connections_.end() || it->second.ending) return;
+  Connection& stream = it->second;
+  stream.out.append(last_line);
+  stream.out += '\n';
+  stream.in.clear();
+  stream.ending = true;
+  stream.on_closed = nullptr;  // its owner ended it
+  // What the socket does not take now goes as the peer reads (serve); a peer that neither
+  // reads nor leaves holds its connection, as an idle client does.
+  if (!flush(connection, stream) || stream.out.empty()) close_connection(connection);
 }
 
 }  // namespace fairgate

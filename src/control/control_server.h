@@ -36,13 +36,16 @@ class ControlServer {
   // False, with nothing queued, when the peer is gone or the unread output would pass
   // `limit_bytes`: the caller then ends the stream.
   bool stream_send(int connection, std::string_view line, std::size_t limit_bytes);
-  // Writes `last_line` (if the socket takes it) and closes the connection.
+  // Ends a stream: `last_line` goes after what is queued, and the connection closes once the
+  // peer has taken it all (or when the peer goes); what the peer sends is not read any more.
+  // A reader let go for falling behind thus gets whole lines, then why.
   void end_stream(int connection, std::string_view last_line);
 
  private:
   struct Connection {
     std::string in;
     std::string out;
+    bool ending = false;  // an ended stream, writing what it has queued
     LineHandler on_line;  // set on a stream
     std::function<void()> on_closed;
   };

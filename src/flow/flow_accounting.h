@@ -20,8 +20,6 @@
 
 namespace fairgate {
 
-inline constexpr uint8_t kFlowPortUnknown = UINT8_MAX;
-
 // What leaves a worker: one flow's span of packets, or one NAT event. 128 bytes, copied into
 // the ring whole.
 struct FlowRecord {

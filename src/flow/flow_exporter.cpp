@@ -180,7 +180,7 @@ struct Direction {
 };
 
 // What an interface field carries for a port index: 0 is IPFIX's "unknown".
-uint32_t interface_index(uint16_t port) { return uint32_t{port} + 1; }
+uint32_t interface_index(uint16_t port) { return port == kFlowPortUnknown ? 0 : uint32_t{port} + 1; }
 
 // The direction's value of a numeric field of the flow templates. `uptime` turns a wall-clock
 // time into NetFlow v9 sysUptime milliseconds.

@@ -29,7 +29,7 @@
 //     1  octetDeltaCount                          8     IPv4 bytes of this direction, this report
 //     2  packetDeltaCount                         8
 //     6  tcpControlBits                           2/1   IPFIX 2 bytes (RFC 7125), v9 1 byte
-//    10  ingressInterface                         4     port index + 1; 0 would mean unknown
+//    10  ingressInterface                         4     port index + 1; 0: unknown (kFlowPortUnknown)
 //    14  egressInterface                          4     port index + 1
 //   136  flowEndReason                            1     FlowEndReason (kActive is 0, which IPFIX
 //                                                       reserves: export ended or timed-out reports)

@@ -39,6 +39,9 @@ enum class NatQuotaEvent : uint8_t {
   kMaxEntriesPerUser = 3,
 };
 
+// A port index nothing has told: no packet came that way and the session does not say.
+inline constexpr uint8_t kFlowPortUnknown = UINT8_MAX;
+
 struct FlowReport {
   // As the initiator sent it (pre-NAT) and as it left the gateway (post-NAT). For a port
   // forward the initiator is the remote host: `original` is addressed to the WAN address,
@@ -51,7 +54,8 @@ struct FlowReport {
   // bytes (total length), what IPFIX octetDeltaCount counts.
   uint64_t packets[2] = {0, 0}, bytes[2] = {0, 0};
   uint8_t tcp_flags[2] = {0, 0};  // OR of the TCP flag bytes seen in each direction
-  // Port indices of the original direction: where its packets arrived and left. The reply
+  // Port indices of the original direction: where its packets arrived and left, or
+  // kFlowPortUnknown (where a forwarded flow's server would answer, before it has). The reply
   // direction arrives on `egress_port` and leaves by `ingress_port`.
   uint16_t ingress_port = 0, egress_port = 0;
   FlowEndReason end_reason = FlowEndReason::kActive;

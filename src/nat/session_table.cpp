@@ -388,9 +388,8 @@ void SessionTable::report_refusal(NatRefusal refusal, const FlowKey& original, u
   }
 }
 
-void SessionTable::expire(uint32_t now_s, uint32_t budget) {
+void SessionTable::expire(uint32_t now_s, uint32_t budget, uint64_t now_ms) {
   if (size_ == 0) return;
-  uint64_t now_ms = flow_accounting_ ? flow_accounting_->now_ms() : 0;
   for (uint32_t i = 0; i < budget && i < capacity_; ++i) {
     uint32_t index = expire_cursor_;
     expire_cursor_ = expire_cursor_ + 1 == capacity_ ? 0 : expire_cursor_ + 1;

@@ -110,8 +110,10 @@ class SessionTable {
     if (s.original.proto == 6 && (tcp_flags & 0x07)) track_tcp(s, reply, tcp_flags);  // SYN, FIN, RST
   }
 
-  // Amortised expiry: examines up to `budget` sessions from a rotating cursor.
-  void expire(uint32_t now_s, uint32_t budget);
+  // Amortised expiry: examines up to `budget` sessions from a rotating cursor. `now_ms`: the
+  // same moment on flow accounting's clock (FlowAccounting::now_ms), for the timeouts of the
+  // flows that stay; unused without flow accounting.
+  void expire(uint32_t now_s, uint32_t budget, uint64_t now_ms);
   // Removes every session (shutdown, tests).
   void clear();
   // Failover: removes the sessions that leave by WAN `wan` (their peers cannot reach them

@@ -354,7 +354,8 @@ void Worker::run(const std::atomic<bool>& stop) {
     // Session expiry, amortised: a few sessions per busy round; when idle, a larger batch at
     // most every kExpireIdleUs, so an idle worker does not sweep memory in a tight loop.
     if (nat_ && (received != 0 || now - last_idle_expiry > expire_idle_cycles)) {
-      nat_->expire(static_cast<uint32_t>(now / tsc_hz), received == 0 ? kExpireIdle : kExpireBusy);
+      nat_->expire(static_cast<uint32_t>(now / tsc_hz), received == 0 ? kExpireIdle : kExpireBusy,
+                   FlowAccounting::tsc_to_ms(now, tsc_hz));
       if (received == 0) last_idle_expiry = now;
     }
     if (received == 0) {

@@ -1,4 +1,5 @@
 #include "control/control_server.h"
+#include "control_client.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -7,14 +8,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <map>
-#include <stdexcept>
+#include <iterator>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 namespace fairgate {
@@ -23,75 +21,15 @@ namespace {
 using nlohmann::json;
 using Ordered = nlohmann::ordered_json;
 
-class ControlServerTest : public ::testing::Test {
+class ControlServerTest : public test::ControlSocketTest {
  protected:
   ControlServerTest() {
-    char pattern[] = "/tmp/fgunit-ctl.XXXXXX";
-    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir = pattern;
-    path = dir + "/run/fairgate.sock";  // the server makes the missing directory
     commands.add("version", "the version", [](const JsonField& args) {
       args.reject_unknown({});
       return Ordered{{"version", "test"}};
     });
     commands.add("echo", "returns its args", [](const JsonField& args) { return Ordered(args.raw()); });
   }
-  ~ControlServerTest() override {
-    for (int fd : clients) close(fd);
-    std::filesystem::remove_all(dir);
-  }
-
-  int connect_client() {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      close(fd);
-      throw std::runtime_error("connect failed: " + std::string(std::strerror(errno)));
-    }
-    timeval timeout{0, 20'000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    clients.push_back(fd);
-    return fd;
-  }
-  static void write_all(int fd, const std::string& text) {
-    ASSERT_EQ(send(fd, text.data(), text.size(), MSG_NOSIGNAL), static_cast<ssize_t>(text.size()));
-  }
-  // Polls the server and reads until `count` reply lines arrived (or two seconds passed).
-  std::vector<json> replies(ControlServer& server, int fd, std::size_t count) {
-    std::vector<json> lines;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (lines.size() < count && std::chrono::steady_clock::now() < deadline) {
-      server.poll();
-      char buffer[4096];
-      ssize_t got = recv(fd, buffer, sizeof buffer, 0);
-      if (got > 0) pending[fd].append(buffer, static_cast<std::size_t>(got));
-      std::size_t newline;
-      while ((newline = pending[fd].find('\n')) != std::string::npos) {
-        lines.push_back(json::parse(pending[fd].substr(0, newline)));
-        pending[fd].erase(0, newline + 1);
-      }
-    }
-    return lines;
-  }
-  // Gives the server time to answer anything more, and returns what arrived.
-  std::string drain(ControlServer& server, int fd) {
-    for (int i = 0; i < 10; ++i) {
-      server.poll();
-      char buffer[4096];
-      ssize_t got = recv(fd, buffer, sizeof buffer, 0);
-      if (got > 0) pending[fd].append(buffer, static_cast<std::size_t>(got));
-    }
-    std::string rest = pending[fd];
-    pending[fd].clear();
-    return rest;
-  }
-
-  std::string dir, path;
-  CommandRegistry commands;
-  std::vector<int> clients;
-  std::map<int, std::string> pending;
 };
 
 TEST_F(ControlServerTest, SocketIsGroupReadableOnly) {
@@ -162,8 +100,7 @@ TEST_F(ControlServerTest, AClientThatLeavesDoesNotDisturbTheOthers) {
   ControlServer server(path, commands);
   int leaving = connect_client();
   write_all(leaving, "{\"command\": \"version\"}\n");
-  close(leaving);
-  clients.erase(std::find(clients.begin(), clients.end(), leaving));
+  disconnect(leaving);
   for (int i = 0; i < 5; ++i) server.poll();
   int fd = connect_client();
   write_all(fd, "{\"command\": \"version\"}\n");
@@ -194,6 +131,197 @@ TEST_F(ControlServerTest, StaleSocketFileIsReplacedALiveOneIsNot) {
 
 TEST_F(ControlServerTest, PathTooLongIsRefused) {
   EXPECT_THROW(ControlServer(dir + "/" + std::string(120, 'x'), commands), std::runtime_error);
+}
+
+// ---- streams -------------------------------------------------------------------------------
+
+// A command that turns its connection into a stream, as flow-watch does. What its reader sends
+// is kept and answered, but "quiet" (no answer) and "end" (the handler ends the stream itself).
+class ControlStreamTest : public ControlServerTest {
+ protected:
+  ControlStreamTest() {
+    commands.add_for_connection("stream", "a stream", [this](const JsonField& args, int connection) {
+      args.reject_unknown({});
+      stream = connection;
+      server.make_stream(
+          connection,
+          [this, connection](std::string_view line) -> std::string {
+            heard.emplace_back(line);
+            if (line == "quiet") return {};
+            if (line == "end") {
+              server.end_stream(connection, R"({"ended": "by its reader"})");
+              return {};
+            }
+            return json{{"heard", line}}.dump();
+          },
+          [this] { ++closed; });
+      return Ordered{{"streaming", true}};
+    });
+  }
+  // A client whose connection became a stream.
+  int open_stream() {
+    int fd = connect_client();
+    write_all(fd, "{\"command\": \"stream\"}\n");
+    auto got = replies(server, fd, 1);
+    EXPECT_EQ(got, std::vector<json>{json::parse(R"({"ok": true, "result": {"streaming": true}})")});
+    return fd;
+  }
+  // Line `n` a test pushes: `bytes` long with its newline, its number first.
+  static std::string numbered(int n, std::size_t bytes) {
+    std::string line = json{{"n", n}, {"pad", ""}}.dump();
+    line.insert(line.size() - 2, bytes - 1 - line.size(), 'x');
+    return line;
+  }
+
+  ControlServer server{path, commands};
+  int stream = -1;  // the server's side of the stream's connection
+  std::vector<std::string> heard;
+  int closed = 0;
+};
+
+TEST_F(ControlStreamTest, CarriesPushedLinesAndAnswersTheLinesItsReaderSends) {
+  int fd = open_stream();
+  EXPECT_TRUE(server.stream_send(stream, R"({"n": 1})", 1 << 20));
+  EXPECT_TRUE(server.stream_send(stream, R"({"n": 2})", 1 << 20));
+  EXPECT_EQ(replies(server, fd, 2), (std::vector<json>{{{"n", 1}}, {{"n", 2}}}));
+  write_all(fd, "hello\n{\"command\": \"version\"}\nquiet\n");
+  EXPECT_EQ(replies(server, fd, 2),
+            (std::vector<json>{{{"heard", "hello"}}, {{"heard", "{\"command\": \"version\"}"}}}))
+      << "a request on a stream is the stream's line, not a command";
+  EXPECT_EQ(drain(server, fd), "") << "no answer to \"quiet\"";
+  EXPECT_EQ(heard, (std::vector<std::string>{"hello", "{\"command\": \"version\"}", "quiet"}));
+  EXPECT_EQ(closed, 0);
+}
+
+TEST_F(ControlStreamTest, StreamSendRefusesALineThatWouldPassTheLimitAndQueuesNothing) {
+  int fd = open_stream();
+  EXPECT_FALSE(server.stream_send(stream, numbered(0, 100), 99)) << "alone more than the limit";
+  EXPECT_EQ(drain(server, fd), "");
+  EXPECT_TRUE(server.stream_send(stream, numbered(1, 100), 100)) << "exactly the limit";
+  EXPECT_EQ(drain(server, fd), numbered(1, 100) + "\n");
+}
+
+TEST_F(ControlStreamTest, StreamSendRefusesOnceTheUnreadOutputOfAReaderThatDoesNotReadPassesTheLimit) {
+  int fd = open_stream();
+  // The kernel's buffer for the connection, small: a reader that does not read fills it soon.
+  int bytes = 4096;
+  ASSERT_EQ(setsockopt(stream, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes), 0);
+  constexpr std::size_t kLine = 200, kLimit = 2000;
+  int accepted = 0;
+  while (accepted < 100000 && server.stream_send(stream, numbered(accepted, kLine), kLimit)) ++accepted;
+  ASSERT_LT(accepted, 100000) << "never refused";
+  EXPECT_GT(accepted * kLine, kLimit) << "the socket took lines before the limit counted";
+  EXPECT_FALSE(server.stream_send(stream, numbered(accepted, kLine), kLimit)) << "still full";
+  // The reader reads: every accepted line, whole and in order, and nothing of the refused ones.
+  auto lines = replies(server, fd, static_cast<std::size_t>(accepted));
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(accepted));
+  for (int i = 0; i < accepted; ++i) EXPECT_EQ(lines[static_cast<std::size_t>(i)]["n"], i);
+  EXPECT_EQ(drain(server, fd), "");
+  EXPECT_TRUE(server.stream_send(stream, numbered(accepted, kLine), kLimit)) << "read, it takes lines again";
+  EXPECT_EQ(closed, 0);
+}
+
+TEST_F(ControlStreamTest, EndStreamWritesTheLastLineAndCloses) {
+  int fd = open_stream();
+  ASSERT_TRUE(server.stream_send(stream, R"({"n": 1})", 1 << 20));
+  server.end_stream(stream, R"({"bye": true})");
+  EXPECT_EQ(replies(server, fd, 2), (std::vector<json>{{{"n", 1}}, {{"bye", true}}}));
+  EXPECT_TRUE(closed_by_server(server, fd));
+  EXPECT_EQ(closed, 0) << "the owner ended it: it is not told";
+  EXPECT_FALSE(server.stream_send(stream, R"({"n": 2})", 1 << 20));
+}
+
+// The lines a reader got, as numbers (numbered()), and its last line; fails on a torn line.
+struct ReadStream {
+  std::vector<int> numbers;
+  json last;
+};
+::testing::AssertionResult whole_lines(const std::string& text, ReadStream* read) {
+  std::size_t start = 0, newline;
+  while ((newline = text.find('\n', start)) != std::string::npos) {
+    json line = json::parse(text.substr(start, newline - start), nullptr, false);
+    if (line.is_discarded()) return ::testing::AssertionFailure() << "torn line at byte " << start;
+    if (line.contains("n")) read->numbers.push_back(line["n"]);
+    read->last = line;
+    start = newline + 1;
+  }
+  if (start != text.size()) return ::testing::AssertionFailure() << "unterminated line at byte " << start;
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(ControlStreamTest, AReaderThatFellBehindGetsWhatWasQueuedThenTheLastLine) {
+  int fd = open_stream();
+  int bytes = 4096;
+  ASSERT_EQ(setsockopt(stream, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes), 0);
+  constexpr std::size_t kLine = 333, kLimit = 3000;
+  int accepted = 0;
+  while (accepted < 100000 && server.stream_send(stream, numbered(accepted, kLine), kLimit)) ++accepted;
+  ASSERT_LT(accepted, 100000) << "never refused";
+  server.end_stream(stream, R"({"bye": "fell behind"})");
+  EXPECT_FALSE(server.stream_send(stream, numbered(accepted, kLine), kLimit)) << "ended";
+  write_all(fd, "hello\n");
+  // The reader reads at last: every line it was sent, whole, the last line, the end.
+  EXPECT_TRUE(closed_by_server(server, fd));
+  ReadStream read;
+  ASSERT_TRUE(whole_lines(drain(server, fd), &read));
+  EXPECT_EQ(read.last, json::parse(R"({"bye": "fell behind"})"));
+  ASSERT_EQ(read.numbers.size(), static_cast<std::size_t>(accepted));
+  for (std::size_t i = 0; i < read.numbers.size(); ++i) EXPECT_EQ(read.numbers[i], static_cast<int>(i));
+  EXPECT_TRUE(heard.empty()) << "an ended stream reads nothing more";
+  EXPECT_EQ(closed, 0);
+}
+
+// File descriptors this process has open.
+std::size_t open_descriptors() {
+  auto entries = std::filesystem::directory_iterator("/proc/self/fd");
+  return static_cast<std::size_t>(std::distance(begin(entries), end(entries)));
+}
+
+TEST_F(ControlStreamTest, AnEndedStreamWhoseReaderLeavesIsClosedWithoutTellingItsOwner) {
+  std::size_t before = open_descriptors();
+  int fd = open_stream();
+  int bytes = 4096;
+  ASSERT_EQ(setsockopt(stream, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes), 0);
+  int accepted = 0;
+  while (accepted < 100000 && server.stream_send(stream, numbered(accepted, 200), 2000)) ++accepted;
+  server.end_stream(stream, R"({"bye": true})");
+  EXPECT_EQ(open_descriptors(), before + 2) << "still writing its last line";
+  disconnect(fd);
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_EQ(open_descriptors(), before) << "the server's side is closed too";
+  EXPECT_EQ(closed, 0);
+}
+
+TEST_F(ControlStreamTest, ItsOwnerIsToldWhenTheReaderLeaves) {
+  int fd = open_stream();
+  disconnect(fd);
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_EQ(closed, 1);
+  EXPECT_FALSE(server.stream_send(stream, R"({"n": 1})", 1 << 20));
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_EQ(closed, 1) << "once";
+}
+
+TEST_F(ControlStreamTest, AHandlerMayEndItsStreamWithLinesStillUnread) {
+  int fd = open_stream();
+  write_all(fd, "hello\nend\nafter\n");
+  EXPECT_EQ(replies(server, fd, 2), (std::vector<json>{{{"heard", "hello"}}, {{"ended", "by its reader"}}}));
+  EXPECT_TRUE(closed_by_server(server, fd));
+  EXPECT_EQ(heard, (std::vector<std::string>{"hello", "end"})) << "nothing read after the end";
+  EXPECT_EQ(closed, 0);
+}
+
+TEST_F(ControlStreamTest, AnOrdinaryConnectionStaysOne) {
+  int fd = connect_client();
+  write_all(fd, "hello\n{\"command\": \"version\"}\n");
+  auto got = replies(server, fd, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["error"], "request: not valid JSON");
+  EXPECT_EQ(got[1]["result"]["version"], "test");
+  disconnect(fd);
+  for (int i = 0; i < 10; ++i) server.poll();
+  EXPECT_TRUE(heard.empty());
+  EXPECT_EQ(closed, 0);
 }
 
 }  // namespace

@@ -436,6 +436,24 @@ TEST(FlowExporterRecords, IcmpEchoCarriesTheIdentifierAsTheKeyHasIt) {
   EXPECT_EQ(get16(b, 101 + 39), 0x1234);
 }
 
+// Where a forwarded flow's server would answer, before it has: interface 0, IPFIX's unknown,
+// not the interface after the last.
+TEST(FlowExporterRecords, AnUnknownPortIsInterfaceZero) {
+  FlowReport report = bittorrent_flow();
+  report.egress_port = kFlowPortUnknown;
+  FlowExporter exporter(config(ExportFormat::kIpfix), kBootMs);
+  exporter.add_flow(report);
+  std::vector<Set> s = sets(exporter.take_messages(kNowMs)[0], ExportFormat::kIpfix);
+  ASSERT_EQ(s.size(), 2u);
+  ASSERT_EQ(s[1].body.size(), 202u);
+  // Ingress and egress interfaces at 59 and 63 of each record.
+  const Bytes& b = s[1].body;
+  EXPECT_EQ(get32(b, 59), 1u) << "lan0";
+  EXPECT_EQ(get32(b, 63), 0u);
+  EXPECT_EQ(get32(b, 101 + 59), 0u) << "the reply arrives where the original left";
+  EXPECT_EQ(get32(b, 101 + 63), 1u);
+}
+
 TEST(FlowExporterRecords, NamesAreCutAtACharacterBoundary) {
   FlowReport report = bittorrent_flow();
   report.packets[1] = 0;

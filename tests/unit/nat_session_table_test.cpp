@@ -23,6 +23,7 @@ namespace {
 constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1;
 constexpr uint8_t kWanId = 1;  // the WAN port's index, as the NAT stage passes it
 constexpr uint32_t kT0 = 1000;  // the fake clock's first reading, seconds
+constexpr uint64_t kNoFlowClock = 0;  // expire()'s flow accounting time: these tables have none
 // TCP flag bytes as touch() receives them (th_flags).
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 
@@ -223,14 +224,14 @@ TEST_F(NatSessionTableTest, UdpExpiresAfterUdpTimeoutCountedFromTheLastPacket) {
   auto table = make(256);
   uint32_t index = out(*table, flow(host_a(), 40000, remote1(), 53, kUdp));
   EXPECT_EQ(table->timeout_of(table->session(index)), config.udp_s);
-  table->expire(kT0 + config.udp_s - 1, table->capacity());
+  table->expire(kT0 + config.udp_s - 1, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->size(), 1u);
   table->touch(index, true, 80, 0, kT0 + 100);
-  table->expire(kT0 + config.udp_s, table->capacity());
+  table->expire(kT0 + config.udp_s, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->size(), 1u) << "a reply refreshed it";
-  table->expire(kT0 + 100 + config.udp_s - 1, table->capacity());
+  table->expire(kT0 + 100 + config.udp_s - 1, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->size(), 1u);
-  table->expire(kT0 + 100 + config.udp_s, table->capacity());
+  table->expire(kT0 + 100 + config.udp_s, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->size(), 0u);
   EXPECT_EQ(table->counters().expired, 1u);
   bool reply;
@@ -242,10 +243,10 @@ TEST_F(NatSessionTableTest, ExpiryIsAmortisedByBudget) {
   auto table = make(64);
   for (uint16_t i = 0; i < 10; ++i) out(*table, flow(host_a(), static_cast<uint16_t>(40000 + i), remote1(), 53, kUdp));
   uint32_t later = kT0 + config.udp_s;
-  for (uint32_t round = 0; round < 64 / 8; ++round) table->expire(later, 8);
+  for (uint32_t round = 0; round < 64 / 8; ++round) table->expire(later, 8, kNoFlowClock);
   EXPECT_EQ(table->size(), 0u) << "8 rounds of 8 cover a table of 64";
   for (uint16_t i = 0; i < 10; ++i) out(*table, flow(host_a(), static_cast<uint16_t>(40000 + i), remote1(), 53, kUdp), later);
-  table->expire(later + config.udp_s, 1);
+  table->expire(later + config.udp_s, 1, kNoFlowClock);
   EXPECT_GE(table->size(), 9u) << "a budget of 1 looks at one slot";
 }
 
@@ -263,14 +264,14 @@ TEST_F(NatSessionTableTest, TcpIsTransitoryUntilSynBothWaysThenEstablishedThenTr
   EXPECT_FALSE(table->transitory(s));
   EXPECT_EQ(table->timeout_of(s), config.tcp_established_s);
   table->touch(index, false, 52, kAck, kT0 + 1);
-  table->expire(kT0 + 1 + config.tcp_transitory_s, table->capacity());
+  table->expire(kT0 + 1 + config.tcp_transitory_s, table->capacity(), kNoFlowClock);
   EXPECT_TRUE(present(*table, key)) << "established outlives the transitory timeout";
   table->touch(index, false, 52, kFin | kAck, kT0 + 2);
   EXPECT_TRUE(table->transitory(s));
   EXPECT_EQ(table->timeout_of(s), config.tcp_transitory_s);
-  table->expire(kT0 + 2 + config.tcp_transitory_s - 1, table->capacity());
+  table->expire(kT0 + 2 + config.tcp_transitory_s - 1, table->capacity(), kNoFlowClock);
   EXPECT_TRUE(present(*table, key));
-  table->expire(kT0 + 2 + config.tcp_transitory_s, table->capacity());
+  table->expire(kT0 + 2 + config.tcp_transitory_s, table->capacity(), kNoFlowClock);
   EXPECT_FALSE(present(*table, key));
   EXPECT_EQ(table->size(), 0u);
 }
@@ -280,9 +281,9 @@ TEST_F(NatSessionTableTest, EstablishedTcpLivesForTheEstablishedTimeout) {
   FlowKey key = flow(host_a(), 40000, remote1(), 443, kTcp);
   uint32_t index = out(*table, key);
   establish(*table, index);
-  table->expire(kT0 + config.tcp_established_s - 1, table->capacity());
+  table->expire(kT0 + config.tcp_established_s - 1, table->capacity(), kNoFlowClock);
   EXPECT_TRUE(present(*table, key));
-  table->expire(kT0 + config.tcp_established_s, table->capacity());
+  table->expire(kT0 + config.tcp_established_s, table->capacity(), kNoFlowClock);
   EXPECT_FALSE(present(*table, key));
 }
 
@@ -293,7 +294,7 @@ TEST_F(NatSessionTableTest, SynOnlyOneWayNeverEstablishes) {
   for (uint32_t t = 0; t < 5; ++t) table->touch(index, false, 60, kSyn, kT0 + t);
   table->touch(index, true, 60, kAck, kT0 + 5);  // an ACK without SYN does not complete it
   EXPECT_TRUE(table->transitory(table->session(index)));
-  table->expire(kT0 + 5 + config.tcp_transitory_s, table->capacity());
+  table->expire(kT0 + 5 + config.tcp_transitory_s, table->capacity(), kNoFlowClock);
   EXPECT_FALSE(present(*table, key));
 }
 
@@ -304,7 +305,7 @@ TEST_F(NatSessionTableTest, RstMakesAnEstablishedSessionTransitory) {
   establish(*table, index);
   table->touch(index, true, 40, kRst, kT0 + 10);
   EXPECT_TRUE(table->transitory(table->session(index)));
-  table->expire(kT0 + 10 + config.tcp_transitory_s, table->capacity());
+  table->expire(kT0 + 10 + config.tcp_transitory_s, table->capacity(), kNoFlowClock);
   EXPECT_FALSE(present(*table, key));
 }
 
@@ -313,9 +314,9 @@ TEST_F(NatSessionTableTest, IcmpExpiresAfterIcmpTimeout) {
   FlowKey key = flow(host_a(), 4242, remote1(), 0, kIcmp);
   uint32_t index = out(*table, key);
   EXPECT_EQ(table->timeout_of(table->session(index)), config.icmp_s);
-  table->expire(kT0 + config.icmp_s - 1, table->capacity());
+  table->expire(kT0 + config.icmp_s - 1, table->capacity(), kNoFlowClock);
   EXPECT_TRUE(present(*table, key));
-  table->expire(kT0 + config.icmp_s, table->capacity());
+  table->expire(kT0 + config.icmp_s, table->capacity(), kNoFlowClock);
   EXPECT_FALSE(present(*table, key));
 }
 
@@ -336,7 +337,7 @@ TEST_F(NatSessionTableTest, ConfiguredTimeoutsAreUsed) {
   EXPECT_EQ(table->timeout_of(table->session(est)), 11u);
   std::vector<uint32_t> sizes;
   for (uint32_t t : {3u, 5u, 7u, 11u}) {
-    table->expire(kT0 + t, table->capacity());
+    table->expire(kT0 + t, table->capacity(), kNoFlowClock);
     sizes.push_back(table->size());
   }
   EXPECT_EQ(sizes, (std::vector<uint32_t>{3, 2, 1, 0}));
@@ -348,7 +349,7 @@ TEST_F(NatSessionTableTest, MappingAndItsPortAreFreedWithItsLastSession) {
   FlowKey second = flow(host_a(), 40000, remote2(), 3478, kUdp);
   out(*table, first, kT0);
   out(*table, second, kT0 + 100);
-  table->expire(kT0 + config.udp_s, table->capacity());
+  table->expire(kT0 + config.udp_s, table->capacity(), kNoFlowClock);
   EXPECT_FALSE(present(*table, first));
   EXPECT_TRUE(present(*table, second));
   EXPECT_TRUE(table->mapped(kUdp, kWanId, 40000)) << "the second session still holds the mapping";
@@ -356,7 +357,7 @@ TEST_F(NatSessionTableTest, MappingAndItsPortAreFreedWithItsLastSession) {
   table->clear();
   EXPECT_EQ(table->size(), 0u);
   out(*table, second, kT0 + 100);
-  table->expire(kT0 + 100 + config.udp_s, table->capacity());
+  table->expire(kT0 + 100 + config.udp_s, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->size(), 0u);
   EXPECT_FALSE(table->mapped(kUdp, kWanId, 40000));
   EXPECT_EQ(table->subscriber_sessions(host_a()), 0u);
@@ -382,7 +383,7 @@ TEST_F(NatSessionTableTest, PerSubscriberQuota) {
   // One ends: room for one more.
   for (std::size_t i = 1; i < sessions.size(); ++i) table->touch(sessions[i], false, 10, 0, kT0 + 50);
   table->touch(other, false, 10, 0, kT0 + 50);
-  table->expire(kT0 + config.udp_s, table->capacity());
+  table->expire(kT0 + config.udp_s, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->subscriber_sessions(host_a()), 7u);
   out(*table, flow(host_a(), 40000, remote1(), 2000, kUdp), kT0 + config.udp_s);
   EXPECT_EQ(refused(*table, flow(host_a(), 40000, remote1(), 2001, kUdp), kT0 + config.udp_s), NatRefusal::kQuota);
@@ -550,7 +551,7 @@ TEST_F(NatSessionTableTest, CreateForwardRewritesTheDestination) {
   EXPECT_TRUE(reply);
   EXPECT_EQ(table->subscriber_sessions(server), 1u);
   EXPECT_FALSE(table->mapped(kTcp, kWanId, 8080)) << "a forward holds no mapping";
-  table->expire(kT0 + config.tcp_transitory_s, table->capacity());
+  table->expire(kT0 + config.tcp_transitory_s, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->size(), 0u);
   EXPECT_EQ(table->subscriber_sessions(server), 0u);
 }
@@ -575,7 +576,7 @@ TEST_F(NatSessionTableTest, CreateFromMappingOpensTheMappingToAnotherRemote) {
   EXPECT_FALSE(reply);
   // The first session ends; the new one keeps the mapping and its port.
   table->touch(index, true, 10, 0, kT0 + 100);
-  table->expire(kT0 + config.udp_s, table->capacity());
+  table->expire(kT0 + config.udp_s, table->capacity(), kNoFlowClock);
   EXPECT_EQ(table->size(), 1u);
   EXPECT_TRUE(table->mapped(kUdp, kWanId, external));
   EXPECT_EQ(external_port(*table, flow(host_a(), 40000, remote1(), 3478, kUdp), kT0 + config.udp_s), external);

@@ -42,32 +42,6 @@ rte_ether_addr server_mac() { return host_mac(0x13); }
 
 Bytes mss_option(uint16_t mss) { return {2, 4, static_cast<uint8_t>(mss >> 8), static_cast<uint8_t>(mss)}; }
 
-struct TcpFields {
-  uint8_t flags = kAck;
-  Bytes options;              // a multiple of 4 bytes unless data_offset is given
-  Bytes payload;
-  uint32_t seq = 1000, ack = 0;
-  int data_offset = -1;       // 32-bit words; -1: from the options
-};
-
-Bytes tcp(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const TcpFields& f = {}) {
-  Bytes out;
-  put16(out, sport);
-  put16(out, dport);
-  put32(out, f.seq);
-  put32(out, f.ack);
-  int words = f.data_offset >= 0 ? f.data_offset : static_cast<int>((20 + f.options.size()) / 4);
-  put8(out, static_cast<uint8_t>(words << 4));
-  put8(out, f.flags);
-  put16(out, 64240);
-  put16(out, 0);  // checksum
-  put16(out, 0);  // urgent pointer
-  append(out, f.options);
-  append(out, f.payload);
-  set16(out, 16, transport_checksum(src, dst, kProtoTcp, out));
-  return out;
-}
-
 Bytes udp_without_checksum(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const Bytes& payload) {
   Bytes out = udp(src, dst, sport, dport, payload);
   set16(out, 6, 0);

@@ -1,6 +1,6 @@
 // Test frames built byte by byte (Ethernet, 802.1Q, IPv4 with a correct checksum, ICMP, UDP,
-// ARP), the mbufs that carry them, and a decoder for checking what the gateway sent. Everything
-// is in network byte order on the wire and host order in the arguments.
+// TCP, ARP), the mbufs that carry them, and a decoder for checking what the gateway sent.
+// Everything is in network byte order on the wire and host order in the arguments.
 #pragma once
 
 #include "core/checksum.h"
@@ -170,6 +170,33 @@ inline Bytes udp(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, con
   append(out, payload);
   uint16_t sum = transport_checksum(src, dst, kProtoUdp, out);
   set16(out, 6, sum == 0 ? 0xffff : sum);
+  return out;
+}
+
+struct TcpFields {
+  uint8_t flags = 0x10;       // ACK
+  Bytes options;              // a multiple of 4 bytes unless data_offset is given
+  Bytes payload;
+  uint32_t seq = 1000, ack = 0;
+  int data_offset = -1;       // 32-bit words; -1: from the options
+};
+
+// A TCP segment, its checksum filled in for the pseudo-header of src and dst.
+inline Bytes tcp(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const TcpFields& f = {}) {
+  Bytes out;
+  put16(out, sport);
+  put16(out, dport);
+  put32(out, f.seq);
+  put32(out, f.ack);
+  int words = f.data_offset >= 0 ? f.data_offset : static_cast<int>((20 + f.options.size()) / 4);
+  put8(out, static_cast<uint8_t>(words << 4));
+  put8(out, f.flags);
+  put16(out, 64240);
+  put16(out, 0);  // checksum
+  put16(out, 0);  // urgent pointer
+  append(out, f.options);
+  append(out, f.payload);
+  set16(out, 16, transport_checksum(src, dst, kProtoTcp, out));
   return out;
 }
 
