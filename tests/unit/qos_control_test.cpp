@@ -268,7 +268,9 @@ TEST(QosControl, ReplaceChangesPlanAndAddressesKeepingThePipe) {
   EXPECT_EQ(c.lookup("10.10.0.11"), SubscriberMap::kNoPipe) << "its old address is nobody's now";
   EXPECT_EQ(c.lookup("10.10.0.20"), kAlice);
   EXPECT_EQ(c.lookup("10.10.0.70"), kAlice);
-  const PipeNode* down = pipe_named(c.control.hierarchy()[0], "alice");
+  // The hierarchy is built anew by each call: keep it while pointing into it.
+  std::vector<PortNode> hierarchy = c.control.hierarchy();
+  const PipeNode* down = pipe_named(hierarchy[0], "alice");
   ASSERT_NE(down, nullptr);
   EXPECT_EQ(down->rate_bps, 2'000'000u);
   EXPECT_EQ(down->ceil_bps, 5'000'000u);
