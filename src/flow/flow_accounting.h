@@ -13,6 +13,7 @@
 #include "flow/flow_report.h"
 #include "nat/flow_key.h"
 
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 
 #include <cstdint>
@@ -73,6 +74,10 @@ class FlowAccounting {
   ~FlowAccounting();
   FlowAccounting(const FlowAccounting&) = delete;
   FlowAccounting& operator=(const FlowAccounting&) = delete;
+
+  // Brings a session's record towards the core before `count`: the flow stage asks for a
+  // burst's records at once so that their cache misses overlap.
+  void prefetch(uint32_t session) const { rte_prefetch0(&stats_[session]); }
 
   // Per packet (the flow stage): `ip_bytes` is the IPv4 total length, `tcp_flags` the TCP
   // flag byte (0 for other protocols).
