@@ -16,6 +16,8 @@
 #include <rte_lcore.h>
 #include <rte_ring.h>
 
+#include "test_packets.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -45,21 +47,6 @@ constexpr uint64_t at_ms(uint32_t s, uint32_t plus_ms = 0) { return uint64_t{s} 
 
 uint32_t remote1() { return internet_host(); }  // 192.0.2.10
 uint32_t remote2() { return ip("203.0.113.20"); }
-
-FlowKey flow(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t proto) {
-  FlowKey key;
-  key.src = src;
-  key.sport = sport;
-  key.dst = dst;
-  key.dport = dport;
-  key.proto = proto;
-  return key;
-}
-
-std::string text(const FlowKey& key) {
-  return format_ipv4(key.src) + ":" + std::to_string(key.sport) + " > " + format_ipv4(key.dst) + ":" +
-         std::to_string(key.dport) + " proto " + std::to_string(key.proto);
-}
 
 // A record as a word or two, so that sequences of them compare as tables.
 std::string summary(const FlowRecord& record) {

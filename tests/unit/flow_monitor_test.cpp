@@ -13,6 +13,8 @@
 #include <rte_lcore.h>
 #include <sys/socket.h>
 
+#include "test_packets.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -40,16 +42,6 @@ constexpr uint64_t kWallMs = 1'764'921'552'000;
 uint32_t remote1() { return internet_host(); }  // 192.0.2.10
 uint32_t collector_ipfix() { return ip("192.0.2.50"); }
 uint32_t collector_v9() { return ip("192.0.2.51"); }
-
-FlowKey flow(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t proto) {
-  FlowKey key;
-  key.src = src;
-  key.sport = sport;
-  key.dst = dst;
-  key.dport = dport;
-  key.proto = proto;
-  return key;
-}
 
 Bytes be32(uint32_t value) {
   Bytes out;

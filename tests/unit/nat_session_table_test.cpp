@@ -33,21 +33,6 @@ uint32_t host_b() { return ip("10.10.0.12"); }
 uint32_t remote1() { return ip("192.0.2.10"); }
 uint32_t remote2() { return ip("203.0.113.20"); }
 
-FlowKey flow(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t proto) {
-  FlowKey key;
-  key.src = src;
-  key.sport = sport;
-  key.dst = dst;
-  key.dport = dport;
-  key.proto = proto;
-  return key;
-}
-
-std::string text(const FlowKey& key) {
-  return format_ipv4(key.src) + ":" + std::to_string(key.sport) + " > " + format_ipv4(key.dst) + ":" +
-         std::to_string(key.dport) + " proto " + std::to_string(key.proto);
-}
-
 class NatSessionTableTest : public ::testing::Test {
  protected:
   std::unique_ptr<SessionTable> make(uint32_t capacity, uint16_t worker = 0, uint16_t workers = 1) {

@@ -6,6 +6,7 @@
 #include "core/checksum.h"
 #include "core/ipv4.h"
 #include "core/packet_meta.h"
+#include "nat/flow_key.h"
 
 #include <rte_ether.h>
 #include <rte_mbuf.h>
@@ -19,6 +20,23 @@
 #include <vector>
 
 namespace fairgate::test {
+
+// A 5-tuple, host order, for the NAT and flow accounting tests.
+inline FlowKey flow(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t proto) {
+  FlowKey key;
+  key.src = src;
+  key.sport = sport;
+  key.dst = dst;
+  key.dport = dport;
+  key.proto = proto;
+  return key;
+}
+
+// "10.10.0.11:40000 > 192.0.2.10:80 proto 6", for failure messages.
+inline std::string text(const FlowKey& key) {
+  return format_ipv4(key.src) + ":" + std::to_string(key.sport) + " > " + format_ipv4(key.dst) + ":" +
+         std::to_string(key.dport) + " proto " + std::to_string(key.proto);
+}
 
 using Bytes = std::vector<uint8_t>;
 
