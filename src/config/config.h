@@ -179,7 +179,12 @@ struct QosConfig {
   enum class UnknownHosts : uint8_t { kOwn, kShared } unknown_hosts = UnknownHosts::kOwn;
   uint32_t idle_s = 300;
   uint32_t max_subscribers = 1024;   // configured plus automatic; pipes are reserved for this many
-  uint64_t bulk_after_bytes = 1'000'000;  // a flow that has sent more is bulk
+  // A flow that has sent more is bulk. Strict priority lets a flow still in the normal class
+  // starve its subscriber's bulk flows for bulk_after_bytes / the subscriber's share: past TCP's
+  // 200 ms minimum RTO they time out together and restart in one burst that queues in the modem,
+  // upstream of fairgate, where no shaping reaches it (at 1 MB and a 9 Mbit/s share: 0.9 s, and
+  // 10 ms ping spikes for other subscribers). 128 KiB keeps it under 120 ms from 9 Mbit/s up.
+  uint64_t bulk_after_bytes = 131'072;
   std::vector<uint16_t> interactive_ports{22, 23};  // small packets to or from these are interactive
   uint16_t interactive_packet_bytes = 256;          // "small": IPv4 total length up to this
   enum class Aqm : uint8_t { kPie, kRed } aqm = Aqm::kPie;  // active queue management on every queue

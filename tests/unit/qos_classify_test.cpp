@@ -34,7 +34,7 @@ constexpr auto kNormal = TrafficClass::kNormal;
 constexpr auto kBulk = TrafficClass::kBulk;
 
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10;  // TCP flags
-constexpr uint64_t kPastBulk = 5'000'000;  // well past the default qos.bulk_after_bytes (1 MB)
+constexpr uint64_t kPastBulk = 5'000'000;  // well past the default qos.bulk_after_bytes (128 KiB)
 
 // The LAN host and the internet host every packet of the table is between.
 uint32_t host() { return ip("10.10.0.11"); }
@@ -197,10 +197,10 @@ std::vector<ClassCase> class_cases() {
       {"udp_small_to_22", udp_sized(40000, 22, 100), kInteractive},
       {"ssh_on_another_port_is_not_known", tcp_sized(40000, 2222, 88), kNormal},
 
-      // A flow becomes bulk once it has sent qos.bulk_after_bytes (1 000 000 by default).
-      {"flow_just_below_bulk", video, kNormal, 999'999},
-      {"flow_just_past_bulk", video, kBulk, 1'000'001},
-      {"tcp_flow_past_bulk", tcp_in(443, kAck, 1448, timestamps()), kBulk, 1'000'001},
+      // A flow becomes bulk once it has sent qos.bulk_after_bytes (131 072 by default).
+      {"flow_just_below_bulk", video, kNormal, 131'072},
+      {"flow_just_past_bulk", video, kBulk, 131'073},
+      {"tcp_flow_past_bulk", tcp_in(443, kAck, 1448, timestamps()), kBulk, 131'073},
       {"other_protocol", test::ipv4(host(), remote(), 47, test::payload_bytes(500)), kNormal},
       {"other_protocol_past_bulk", test::ipv4(host(), remote(), 47, test::payload_bytes(500)), kBulk, kPastBulk},
 
@@ -259,7 +259,7 @@ TEST(QosClassRules, TheTableAssumesTheConfiguredDefaults) {
   })");
   EXPECT_EQ(config.qos.interactive_ports, (std::vector<uint16_t>{22, 23}));
   EXPECT_EQ(config.qos.interactive_packet_bytes, 256);
-  EXPECT_EQ(config.qos.bulk_after_bytes, 1'000'000u);
+  EXPECT_EQ(config.qos.bulk_after_bytes, 131'072u);
 }
 
 // ---- FlowMeter ---------------------------------------------------------------------------------

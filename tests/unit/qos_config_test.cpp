@@ -446,7 +446,7 @@ TEST(QosConfig, FairSharingDefaults) {
   EXPECT_EQ(qos.unknown_hosts, QosConfig::UnknownHosts::kOwn);
   EXPECT_EQ(qos.idle_s, 300u);
   EXPECT_EQ(qos.max_subscribers, 1024u);
-  EXPECT_EQ(qos.bulk_after_bytes, 1'000'000u);
+  EXPECT_EQ(qos.bulk_after_bytes, 131'072u);
   EXPECT_EQ(qos.interactive_ports, (std::vector<uint16_t>{22, 23}));
   EXPECT_EQ(qos.interactive_packet_bytes, 256);
   EXPECT_EQ(qos.aqm, QosConfig::Aqm::kPie);
