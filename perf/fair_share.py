@@ -12,9 +12,9 @@ at 20 Mbit/s down and 5 Mbit/s up with its deep (400 ms) buffer:
             ports' rates: NAT only, nothing shaped, the modem's buffer is the bottleneck queue.
 - fairgate: fairgate with conf/lab.json (shaping on; every LAN host its own subscriber), told the
             modem's rates at run time with `link-rate port=wan0 down=20mbit up=5mbit`; it shapes
-            to 90 % of them (conf/lab.json keeps a 10 % margin: downloads are shaped after the modem).
+            to them less conf/lab.json's qos.rate_sub_percent (5 %, the default).
 - kernel:   `tools/lab up --kernel` (nftables masquerade) plus FairNAT's HTB set-up: on lan0
-            egress (download) and wan0 egress (upload) a root class at 90 % of the modem rate and
+            egress (download) and wan0 egress (upload) a root class at the same 95 % of the modem rate and
             a class per LAN host (rate = equal share, ceil = the root rate) with a pfifo leaf
             (FairNAT's fallback where sfq is missing, as on this kernel). Download is classified
             by u32 on the destination; upload, whose source is masqueraded by then, by nftables
@@ -50,7 +50,9 @@ LAN_HOSTS = {"lan1": "10.10.0.11", "lan2": "10.10.0.12", "lan3": "10.10.0.13"}
 HEAVY = {"lan2": (5202, 8), "lan3": (5203, 1)}   # host: (iperf3 port, TCP flows)
 OMIT_S = 3
 PING_INTERVAL_S = 0.05  # 20 a second: the 99th percentile is not the maximum
-SHAPED_FRACTION = 0.90   # both gateways shape at 90 % of the modem rate
+with open(LAB_CONFIG) as _f:
+    # Both gateways shape at the modem rate less fairgate's margin (qos.rate_sub_percent).
+    SHAPED_FRACTION = (100 - json.load(_f).get("qos", {}).get("rate_sub_percent", 5)) / 100
 
 
 class ModeFailed(Exception):
@@ -115,7 +117,7 @@ def config_without_shaping():
 
 
 def kernel_htb(down_bps, up_bps):
-    """FairNAT's classes in fglab-fg: HTB per LAN host under a root at 90 % of the modem."""
+    """FairNAT's classes in fglab-fg: HTB per LAN host under a root at fairgate's fraction of the modem."""
     def tc(*args):
         lab("exec", "fg", "tc", *args)
 
