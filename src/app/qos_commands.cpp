@@ -30,10 +30,22 @@ Json address_list(const std::vector<Ipv4Prefix>& addresses) {
   return list;
 }
 
+// A subscriber's pipe on the port's first link (on a LAN egress its plan may differ per WAN:
+// equal shares are of each link's rate).
 const PipeNode* pipe_node(const PortNode& port, uint32_t pipe) {
   for (const auto& node : port.subports[SchedPort::kInternetSubport].pipes)
     if (node.pipe == pipe) return &node;
   return nullptr;
+}
+
+// Each internet subport of a port: the link it is shaped to and its rates.
+Json internet_subports_json(const PortNode& port) {
+  Json links = Json::array();
+  for (std::size_t s = 0; s + 1 < port.subports.size(); ++s)
+    links.push_back({{"subport", port.subports[s].name},
+                     {"rate_bps", port.subports[s].rate_bps},
+                     {"ceil_bps", port.subports[s].ceil_bps}});
+  return links;
 }
 
 double pipe_rate_now(const QosControl& qos, std::size_t scheduler, uint32_t pipe) {
@@ -143,10 +155,11 @@ Json qos_result(Gateway& gateway, const JsonField& args) {
     ports.push_back({{"name", port->name},
                      {"direction", port->download ? "download" : "upload"},
                      {"link_bps", port->link_bps},
-                     {"rate_bps", port->subports[SchedPort::kInternetSubport].rate_bps},
-                     {"ceil_bps", port->subports[SchedPort::kInternetSubport].ceil_bps},
+                     {"rate_bps", port->internet_rate_bps()},
+                     {"ceil_bps", port->internet_ceil_bps()},
+                     {"links", internet_subports_json(*port)},
                      {"gateway",
-                      {{"rate_bps", port->subports[SchedPort::kLocalSubport].rate_bps},
+                      {{"rate_bps", port->local().rate_bps},
                        {"now_bps", static_cast<uint64_t>(qos.gateway_rate_bps(i))},
                        {"queued", gw_queued},
                        {"drops", gw_dropped}}},
@@ -185,8 +198,9 @@ Json link_rate_result(Gateway& gateway, const JsonField& args) {
     shaped.push_back({{"name", node.name},
                       {"direction", node.download ? "download" : "upload"},
                       {"link_bps", node.link_bps},
-                      {"rate_bps", node.subports[SchedPort::kInternetSubport].rate_bps},
-                      {"ceil_bps", node.subports[SchedPort::kInternetSubport].ceil_bps}});
+                      {"rate_bps", node.internet_rate_bps()},
+                      {"ceil_bps", node.internet_ceil_bps()},
+                      {"links", internet_subports_json(node)}});
   return {{"port", gateway.config().ports[port].name},
           {"rate_down_bps", qos.links().down_bps[port]},
           {"rate_up_bps", qos.links().up_bps[port]},

@@ -197,9 +197,10 @@ void Worker::drain_management_tx() {
     EgressScheduler* scheduler = deps_.qos ? deps_.qos->scheduler(port) : nullptr;
     if (scheduler != nullptr) {
       // The gateway's own traffic has its share of a shaped link: the local subport.
-      scheduler->sched->tag(frames[i], SchedPort::kLocalSubport, 0, TrafficClass::kInteractive, 0);
+      uint32_t local = scheduler->sched->local_subport();
+      scheduler->sched->tag(frames[i], local, 0, TrafficClass::kInteractive, 0);
       packet_meta(frames[i])->frame_len = frames[i]->pkt_len;
-      frames[i]->pkt_len = scheduler->sched->wire_bytes(frames[i]->pkt_len);
+      frames[i]->pkt_len = scheduler->sched->wire_bytes(local, frames[i]->pkt_len);
       if (rte_ring_enqueue(scheduler->inbox, frames[i]) != 0) {
         counters_.drop(DropReason::kSchedInboxFull);
         rte_pktmbuf_free(frames[i]);
@@ -234,7 +235,7 @@ unsigned Worker::service_schedulers() {
       mbuf->pkt_len = packet_meta(mbuf)->frame_len;  // it carried its wire bytes through the scheduler
       uint32_t length = mbuf->pkt_len;
       PipeCounters& pipe =
-          sched.subport_of(mbuf) == SchedPort::kLocalSubport ? scheduler->gateway : scheduler->pipes[sched.pipe_of(mbuf)];
+          sched.subport_of(mbuf) == sched.local_subport() ? scheduler->gateway : scheduler->pipes[sched.pipe_of(mbuf)];
       auto tc = static_cast<std::size_t>(SchedPort::class_of(mbuf));
       pipe.bytes[tc].add(length);
       pipe.packets[tc].add();

@@ -1,14 +1,20 @@
 #include "qos/hierarchy.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace fairgate {
 namespace {
 
 SubportNode internet_subport(const Config& config, const std::vector<LiveSubscriber>& subscribers,
-                             uint64_t link_bps, bool download) {
+                             uint16_t wan, uint64_t link_bps, bool download, std::string name) {
   const QosConfig& qos = config.qos;
-  SubportNode subport{"internet", qos.subscriber_share_bps(link_bps), qos.shaped_bps(link_bps), {}};
+  SubportNode subport{std::move(name),
+                      qos.subscriber_share_bps(link_bps),
+                      qos.shaped_bps(link_bps),
+                      {},
+                      config.ports[wan].framing,
+                      download ? int{wan} : -1};
   auto passes_through = [&](const LiveSubscriber& s) {
     return s.kind == LiveSubscriber::Kind::kUnknown && qos.unknown_hosts == QosConfig::UnknownHosts::kOwn;
   };
@@ -38,16 +44,23 @@ SubportNode internet_subport(const Config& config, const std::vector<LiveSubscri
   return subport;
 }
 
-// `link_bps`: what the subscribers and the gateway share (the internet link's rate in this
-// direction); the port itself runs at its own rate when that is faster (a LAN's RATE_LAN).
-// `framing`: the link's, also on a LAN egress, where fairgate shapes to the WAN link's rate.
+// `wans`: the links the port's traffic crosses, each with its rate in this direction; what the
+// subscribers and the gateway share is their sum. The port itself runs at its own rate when
+// that is faster (a LAN's RATE_LAN).
 PortNode port_node(const Config& config, const std::vector<LiveSubscriber>& subscribers, uint16_t port,
-                   bool download, uint64_t link_bps, const LinkFraming& framing) {
+                   bool download, const std::vector<std::pair<uint16_t, uint64_t>>& wans) {
+  uint64_t link_bps = 0;
+  for (const auto& [wan, bps] : wans) link_bps += bps;
   uint64_t port_bps = std::max(link_bps, config.ports[port].rate_bps);
-  PortNode node{port, config.ports[port].name, download, port_bps, link_bps, framing, {}};
-  node.subports.push_back(internet_subport(config, subscribers, link_bps, download));
+  PortNode node{port, config.ports[port].name, download, port_bps, link_bps, {}};
+  for (const auto& [wan, bps] : wans) {
+    // Named after its link where there are several.
+    std::string name = wans.size() > 1 ? "internet via " + config.ports[wan].name : "internet";
+    node.subports.push_back(internet_subport(config, subscribers, wan, bps, download, std::move(name)));
+  }
   uint64_t local_bps = config.qos.local_share_bps(link_bps);
-  node.subports.push_back({"local", local_bps, local_bps, {}});
+  // The gateway's own traffic is framed like the first link's.
+  node.subports.push_back({"local", local_bps, local_bps, {}, node.subports.front().framing, -1});
   return node;
 }
 
@@ -74,16 +87,16 @@ LinkRates configured_link_rates(const Config& config) {
 
 std::vector<PortNode> build_hierarchy(const Config& config, const std::vector<LiveSubscriber>& subscribers,
                                       const LinkRates& links) {
+  std::vector<std::pair<uint16_t, uint64_t>> downloads;
+  for (uint16_t p = 0; p < config.ports.size(); ++p)
+    if (config.ports[p].role == PortRole::kWan) downloads.emplace_back(p, links.down_bps.at(p));
   std::vector<PortNode> ports;
-  int wan = links.download_port >= 0 ? links.download_port : config.default_route_port();
-  uint64_t download_bps = wan >= 0 ? links.down_bps.at(static_cast<std::size_t>(wan)) : 0;
-  LinkFraming download_framing = wan >= 0 ? config.ports[static_cast<std::size_t>(wan)].framing : LinkFraming{};
+  if (downloads.empty()) return ports;
   for (uint16_t p = 0; p < config.ports.size(); ++p) {
     const auto& port = config.ports[p];
-    if (port.role == PortRole::kLan && config.qos.download)
-      ports.push_back(port_node(config, subscribers, p, true, download_bps, download_framing));
+    if (port.role == PortRole::kLan && config.qos.download) ports.push_back(port_node(config, subscribers, p, true, downloads));
     if (port.role == PortRole::kWan && config.qos.upload)
-      ports.push_back(port_node(config, subscribers, p, false, links.up_bps.at(p), port.framing));
+      ports.push_back(port_node(config, subscribers, p, false, {{p, links.up_bps.at(p)}}));
   }
   return ports;
 }
@@ -112,16 +125,18 @@ nlohmann::ordered_json hierarchy_json(const std::vector<PortNode>& ports) {
                          {"ceil_bps", pipe.ceil_bps},
                          {"classes", classes}});
       }
-      subports.push_back(
-          {{"name", subport.name}, {"rate_bps", subport.rate_bps}, {"ceil_bps", subport.ceil_bps}, {"pipes", pipes}});
+      subports.push_back({{"name", subport.name},
+                          {"rate_bps", subport.rate_bps},
+                          {"ceil_bps", subport.ceil_bps},
+                          {"framing", subport.framing.preset},
+                          {"overhead_bytes", subport.framing.overhead},
+                          {"mpu_bytes", subport.framing.mpu},
+                          {"pipes", pipes}});
     }
     out["ports"].push_back({{"name", port.name},
                             {"direction", port.download ? "download" : "upload"},
                             {"rate_bps", port.rate_bps},
                             {"link_bps", port.link_bps},
-                            {"overhead_bytes", port.framing.overhead},
-                            {"mpu_bytes", port.framing.mpu},
-                            {"framing", port.framing.preset},
                             {"subports", subports}});
   }
   return out;

@@ -1,8 +1,10 @@
 // The scheduling hierarchy fairgate builds from its configuration, one tree per egress port:
-// port (the link) -> subports ("internet" for the subscribers, "local" for the gateway's own
-// traffic) -> a pipe per subscriber (guaranteed rate and ceil) -> traffic classes -> queues.
-// Downloads are scheduled on each LAN port's egress, uploads on each WAN port's. Rates are
-// bits per second; the scheduler converts them to librte_sched's bytes per second.
+// port -> subports (an "internet" one per link the port's traffic crosses, for the subscribers,
+// then "local" for the gateway's own traffic) -> a pipe per subscriber (guaranteed rate and
+// ceil) -> traffic classes -> queues. Downloads are scheduled on each LAN port's egress, with an
+// internet subport per WAN shaped to that WAN's download rate (a download is shaped to the link
+// it arrived by); uploads on each WAN port's, with one internet subport. Rates are bits per
+// second; the scheduler converts them to librte_sched's bytes per second.
 #pragma once
 
 #include "config/config.h"
@@ -41,20 +43,35 @@ struct PipeNode {
 };
 
 struct SubportNode {
-  std::string name;       // "internet" or "local"
+  std::string name;       // "internet" ("internet via <wan>" where a LAN has several), or "local"
   uint64_t rate_bps = 0;  // guaranteed: what guarantees are measured against
   uint64_t ceil_bps = 0;  // the most it sends: "internet" borrows the gateway's unused share
   std::vector<PipeNode> pipes;
+  LinkFraming framing;    // of the link it is shaped to
+  // On a LAN egress, the WAN port whose downloads this internet subport carries; else -1.
+  int wan_port = -1;
 };
 
 struct PortNode {
   uint16_t port = 0;      // index into Config::ports
   std::string name;
   bool download = false;  // a LAN egress (downloads); else a WAN egress (uploads)
-  uint64_t rate_bps = 0;  // the port's rate: the link's, or a LAN's own rate when faster
-  uint64_t link_bps = 0;  // the internet link's rate in this direction
-  LinkFraming framing;
+  uint64_t rate_bps = 0;  // the port's rate: the links', or a LAN's own rate when faster
+  uint64_t link_bps = 0;  // the internet links' rate in this direction (every WAN's, on a LAN)
+  // The internet subports first (at least one), "local" last.
   std::vector<SubportNode> subports;
+  const SubportNode& local() const { return subports.back(); }
+  // What the internet subports guarantee and may send, together (bits/s).
+  uint64_t internet_rate_bps() const {
+    uint64_t sum = 0;
+    for (std::size_t s = 0; s + 1 < subports.size(); ++s) sum += subports[s].rate_bps;
+    return sum;
+  }
+  uint64_t internet_ceil_bps() const {
+    uint64_t sum = 0;
+    for (std::size_t s = 0; s + 1 < subports.size(); ++s) sum += subports[s].ceil_bps;
+    return sum;
+  }
 };
 
 // A subscriber as the scheduler sees it at run time: its plan and the pipe it holds.
@@ -68,9 +85,6 @@ struct LiveSubscriber {
 // Link rates at run time, bits per second, by port index (WAN ports; 0 elsewhere).
 struct LinkRates {
   std::vector<uint64_t> down_bps, up_bps;
-  // The WAN whose download rate the LAN egress is shaped to: the default route's (-1), or the
-  // one failover moved the subscribers to.
-  int download_port = -1;
 };
 
 inline constexpr uint32_t kUnknownPipe = 0;  // the "unknown" subscriber's pipe
@@ -81,11 +95,12 @@ std::vector<LiveSubscriber> initial_subscribers(const Config& config);
 LinkRates configured_link_rates(const Config& config);
 
 // The trees for every shaped direction (none when qos is off). Downloads are scheduled on every
-// LAN egress against the link of the default route's WAN, uploads on every WAN egress against
-// that WAN's upload. Guarantees not set are equal shares of what set ones leave (the "unknown"
-// subscriber of qos.unknown_hosts "own" only passes hosts through until they have their own, so
-// it gets that share without taking one); ceilings not set are qos.user_ceil_* or the subport's
-// rate; with borrow off a subscriber's ceil is its guarantee.
+// LAN egress, in a subport per WAN against that WAN's download; uploads on every WAN egress
+// against that WAN's upload. Every subscriber has its pipe in every internet subport, with the
+// same id: its share, and its ceil, apply per link. Guarantees not set are equal shares of what
+// set ones leave (the "unknown" subscriber of qos.unknown_hosts "own" only passes hosts through
+// until they have their own, so it gets that share without taking one); ceilings not set are
+// qos.user_ceil_* or the subport's rate; with borrow off a subscriber's ceil is its guarantee.
 std::vector<PortNode> build_hierarchy(const Config& config, const std::vector<LiveSubscriber>& subscribers,
                                       const LinkRates& links);
 // The same for the configuration as it starts.

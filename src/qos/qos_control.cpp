@@ -61,7 +61,9 @@ void QosControl::check_guarantees(const std::vector<LiveSubscriber>& subscribers
   for (const auto& port : hierarchy) {
     uint64_t guaranteed = 0;
     for (const auto& s : subscribers) guaranteed += port.download ? s.plan.down.rate_bps : s.plan.up.rate_bps;
-    uint64_t share = port.subports[SchedPort::kInternetSubport].rate_bps;
+    // Against the largest link: on a smaller one guarantees still weigh the shares.
+    uint64_t share = 0;
+    for (std::size_t s = 0; s + 1 < port.subports.size(); ++s) share = std::max(share, port.subports[s].rate_bps);
     if (guaranteed > share)
       throw FieldError(port.download ? "args.down.rate" : "args.up.rate",
                        std::string(port.download ? "download" : "upload") + " guarantees would add up to " +
@@ -178,16 +180,6 @@ double QosControl::set_link_rate(uint16_t port, uint64_t down_bps, uint64_t up_b
   if (down_bps != 0) next.down_bps.at(port) = down_bps;
   if (up_bps != 0) next.up_bps.at(port) = up_bps;
   commit(subscribers_, std::move(next), "args");
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
-double QosControl::set_download_wan(uint16_t port) {
-  auto start = std::chrono::steady_clock::now();
-  if (links_.download_port != port) {
-    LinkRates next = links_;
-    next.download_port = port;
-    commit(subscribers_, std::move(next), "args");
-  }
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -337,14 +329,17 @@ std::map<std::pair<std::size_t, uint32_t>, QosControl::ClassQueues> QosControl::
     for (const auto& s : subscribers_) pipes.push_back(s.pipe);
     auto readings = std::make_shared<std::vector<ClassQueues>>(pipes.size() + 1);
     SchedPort* sched = scheduler.sched.get();
+    // A subscriber's queues in every internet subport, summed.
     auto work = [sched, pipes, readings] {
       for (std::size_t p = 0; p <= pipes.size(); ++p) {
         bool gateway = p == pipes.size();
         for (std::size_t tc = 0; tc < 4; ++tc) {
-          auto reading = sched->read_class(gateway ? SchedPort::kLocalSubport : SchedPort::kInternetSubport,
-                                           gateway ? 0 : pipes[p], static_cast<TrafficClass>(tc));
-          (*readings)[p].queued[tc] = reading.queued;
-          (*readings)[p].dropped[tc] = reading.dropped;
+          for (uint32_t s = 0; s < sched->subport_count(); ++s) {
+            if (gateway != (s == sched->local_subport())) continue;
+            auto reading = sched->read_class(s, gateway ? 0 : pipes[p], static_cast<TrafficClass>(tc));
+            (*readings)[p].queued[tc] += reading.queued;
+            (*readings)[p].dropped[tc] += reading.dropped;
+          }
         }
       }
     };

@@ -38,9 +38,6 @@ class QosControl {
   // The one function that changes a WAN link's rates (bits/s; 0 keeps a direction as it is).
   // Returns the milliseconds until every scheduler ran at the new rates.
   double set_link_rate(uint16_t port, uint64_t down_bps, uint64_t up_bps);
-  // Downloads are shaped to WAN `port`'s download rate from now on (failover moved the
-  // subscribers there). Returns the milliseconds it took, as set_link_rate.
-  double set_download_wan(uint16_t port);
 
   // From the management loop: turns reported unknown hosts into subscribers, expires idle
   // automatic ones, and samples the rates.

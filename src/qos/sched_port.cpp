@@ -86,7 +86,7 @@ void SchedPort::queue_of(TrafficClass tc, uint32_t flow_hash, uint32_t* sched_tc
 }
 
 uint64_t SchedPort::tc_period_ms(uint64_t rate_bytes_per_s) const {
-  uint64_t frames_bytes = uint64_t{kFramesPerTcPeriod} * wire_bytes(uint32_t{mtu_} + RTE_ETHER_HDR_LEN);
+  uint64_t frames_bytes = uint64_t{kFramesPerTcPeriod} * max_frame_wire_bytes_;
   uint64_t ms = (frames_bytes * 1000 + rate_bytes_per_s - 1) / std::max<uint64_t>(rate_bytes_per_s, 1);
   return std::clamp<uint64_t>(ms, kTcPeriodMs, kMaxTcPeriodMs);
 }
@@ -109,13 +109,24 @@ SchedPort::PipeKey SchedPort::pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uin
   return {ceil, bucket_bytes(ceil, mtu_), weight};
 }
 
-SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(options.mtu), framing_(node.framing) {
+SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(options.mtu) {
   pipes_per_subport_ = std::bit_ceil(std::max<uint32_t>(options.pipe_capacity, 1));
   pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
-  for (const auto& pipe : node.subports.at(kInternetSubport).pipes)
-    if (pipe.pipe >= pipes_per_subport_)
-      throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " of " + pipe.name +
-                               " is beyond the capacity of " + std::to_string(pipes_per_subport_));
+  if (node.subports.size() < 2) throw std::runtime_error("scheduler: port " + node.name + " has no internet subport");
+  local_subport_ = static_cast<uint32_t>(node.subports.size() - 1);
+  for (uint32_t s = 0; s < node.subports.size(); ++s) {
+    const SubportNode& subport = node.subports[s];
+    subports_.push_back({subport.framing, 0, {}, {}});
+    max_frame_wire_bytes_ = std::max(max_frame_wire_bytes_, wire_bytes(s, uint32_t{mtu_} + RTE_ETHER_HDR_LEN));
+    if (subport.wan_port < 0) continue;
+    auto rx_port = static_cast<std::size_t>(subport.wan_port);
+    if (rx_port >= subport_by_rx_port_.size()) subport_by_rx_port_.resize(rx_port + 1, kInternetSubport);
+    subport_by_rx_port_[rx_port] = s;
+    for (const auto& pipe : subport.pipes)
+      if (pipe.pipe >= pipes_per_subport_)
+        throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " of " + pipe.name +
+                                 " is beyond the capacity of " + std::to_string(pipes_per_subport_));
+  }
 
   uint64_t port_rate = std::max(node.rate_bps, kMinPortRateBps) / 8;
   port_rate_bps_ = port_rate * 8;
@@ -125,9 +136,10 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
   port_params.name = name.c_str();
   port_params.socket = options.socket;
   port_params.rate = port_rate;
-  port_params.mtu = wire_bytes(uint32_t{mtu_} + RTE_ETHER_HDR_LEN);
+  port_params.mtu = max_frame_wire_bytes_;
   port_params.frame_overhead = 0;  // pkt_len carries the wire bytes (see wire_bytes)
-  port_params.n_subports_per_port = 2;
+  // librte_sched wants a power of two: the spares are configured and never see a packet.
+  port_params.n_subports_per_port = std::bit_ceil(subport_count());
   port_params.subport_profiles = initial.data();
   port_params.n_subport_profiles = 1;
   port_params.n_max_subport_profiles = kMaxProfiles;
@@ -148,21 +160,23 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
     placeholder_params.tc_ov_weight = 1;
     for (auto& weight : placeholder_params.wrr_weights) weight = 1;
     rte_sched_cman_params aqm = cman_params(options.aqm);
-    rte_sched_subport_params subport{};
-    for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc) subport.qsize[tc] = queue_packets(tc);
-    subport.n_pipes_per_subport_enabled = pipes_per_subport_;
-    subport.pipe_profiles = &placeholder_params;
-    subport.n_pipe_profiles = 1;
-    subport.n_max_pipe_profiles = kMaxProfiles;
-    subport.cman_params = &aqm;
-    check_or_lost(rte_sched_subport_config(port_, kInternetSubport, &subport, 0), port_, "internet subport");
-    subport.n_pipes_per_subport_enabled = 1;
-    check_or_lost(rte_sched_subport_config(port_, kLocalSubport, &subport, 0), port_, "local subport");
-    // The placeholder sits at id 0 in both subports; remember it so it is not added twice.
-    pipe_profiles_[kInternetSubport][placeholder] = 0;
-    pipe_profiles_[kLocalSubport][placeholder] = 0;
-    for (uint32_t s : {kInternetSubport, kLocalSubport}) rte_sched_subport_tc_ov_config(port_, s, true);
-    pipe_profile_.assign(pipes_per_subport_, -1);
+    rte_sched_subport_params params{};
+    for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc) params.qsize[tc] = queue_packets(tc);
+    params.pipe_profiles = &placeholder_params;
+    params.n_pipe_profiles = 1;
+    params.n_max_pipe_profiles = kMaxProfiles;
+    params.cman_params = &aqm;
+    for (uint32_t s = 0; s < std::bit_ceil(subport_count()); ++s) {
+      bool local = s == local_subport_;
+      params.n_pipes_per_subport_enabled = s < local_subport_ ? pipes_per_subport_ : 1;
+      check_or_lost(rte_sched_subport_config(port_, s, &params, 0), port_,
+                    (s < subport_count() ? node.subports[s].name : "spare") + " subport");
+      if (s >= subport_count()) continue;
+      // The placeholder sits at id 0; remember it so it is not added twice.
+      subports_[s].pipe_profiles[placeholder] = 0;
+      subports_[s].pipe_profile.assign(local ? 1 : pipes_per_subport_, -1);
+      rte_sched_subport_tc_ov_config(port_, s, true);
+    }
     apply(node);
   } catch (...) {
     if (port_ != nullptr) rte_sched_port_free(port_);
@@ -178,11 +192,10 @@ SchedPort::~SchedPort() {
 
 uint64_t SchedPort::queued_packets() {
   uint64_t queued = 0;
-  for (TrafficClass tc : {TrafficClass::kInteractive, TrafficClass::kNormal, TrafficClass::kBulk, TrafficClass::kP2p}) {
-    for (uint32_t pipe = 0; pipe < pipe_profile_.size(); ++pipe)
-      if (pipe_profile_[pipe] >= 0) queued += read_class(kInternetSubport, pipe, tc).queued;
-    if (local_pipe_profile_ >= 0) queued += read_class(kLocalSubport, 0, tc).queued;
-  }
+  for (TrafficClass tc : {TrafficClass::kInteractive, TrafficClass::kNormal, TrafficClass::kBulk, TrafficClass::kP2p})
+    for (uint32_t s = 0; s < subport_count(); ++s)
+      for (uint32_t pipe = 0; pipe < subports_[s].pipe_profile.size(); ++pipe)
+        if (subports_[s].pipe_profile[pipe] >= 0) queued += read_class(s, pipe, tc).queued;
   return queued;
 }
 
@@ -192,13 +205,12 @@ void SchedPort::release_queued() {
   uint64_t queued = queued_packets();
   if (queued == 0) return;
   try {
-    set_subport_rate(kInternetSubport, port_rate_bps_);
-    set_subport_rate(kLocalSubport, port_rate_bps_);
     PipeKey drain = pipe_key(port_rate_bps_, port_rate_bps_, port_rate_bps_);
-    auto local_profile = static_cast<int32_t>(pipe_profile(kLocalSubport, drain));
-    check_or_lost(rte_sched_pipe_config(port_, kLocalSubport, 0, local_profile), port_, "gateway pipe");
-    for (uint32_t pipe = 0; pipe < pipe_profile_.size(); ++pipe)
-      if (pipe_profile_[pipe] >= 0) set_pipe(pipe, drain);
+    for (uint32_t s = 0; s < subport_count(); ++s) {
+      set_subport_rate(s, port_rate_bps_);
+      for (uint32_t pipe = 0; pipe < subports_[s].pipe_profile.size(); ++pipe)
+        if (subports_[s].pipe_profile[pipe] >= 0) set_pipe(s, pipe, drain);
+    }
   } catch (const std::runtime_error&) {
     if (port_ == nullptr) return;  // librte_sched freed the port and its packets
     // Out of profiles: the queues drain at the rates they have.
@@ -225,8 +237,9 @@ uint32_t SchedPort::subport_profile(uint64_t rate_bps) {
 }
 
 uint32_t SchedPort::pipe_profile(uint32_t subport, const PipeKey& key) {
-  auto found = pipe_profiles_[subport].find(key);
-  if (found != pipe_profiles_[subport].end()) return found->second;
+  auto& profiles = subports_[subport].pipe_profiles;
+  auto found = profiles.find(key);
+  if (found != profiles.end()) return found->second;
   auto [ceil, bucket, weight] = key;
   rte_sched_pipe_params params{};
   params.tb_rate = ceil;
@@ -240,41 +253,44 @@ uint32_t SchedPort::pipe_profile(uint32_t subport, const PipeKey& key) {
   for (uint32_t q = 0; q < RTE_SCHED_BE_QUEUES_PER_PIPE; ++q) params.wrr_weights[q] = q < kBulkQueues ? kBulkWeight : kP2pWeight;
   uint32_t id = 0;
   check(rte_sched_subport_pipe_profile_add(port_, subport, &params, &id), "adding a pipe rate of " + format_rate(ceil * 8));
-  pipe_profiles_[subport][key] = id;
+  profiles[key] = id;
   return id;
 }
 
 void SchedPort::set_subport_rate(uint32_t subport, uint64_t rate_bps) {
   rate_bps = std::max<uint64_t>(rate_bps, 8000);
-  if (subport_rate_bps_[subport] == rate_bps) return;
+  if (subports_[subport].rate_bps == rate_bps) return;
   check_or_lost(rte_sched_subport_config(port_, subport, nullptr, subport_profile(rate_bps)), port_, "subport rate change");
-  subport_rate_bps_[subport] = rate_bps;
+  subports_[subport].rate_bps = rate_bps;
 }
 
-void SchedPort::set_pipe(uint32_t pipe, const PipeKey& key) {
-  auto profile = static_cast<int32_t>(pipe_profile(kInternetSubport, key));
-  if (pipe_profile_[pipe] == profile) return;
-  check_or_lost(rte_sched_pipe_config(port_, kInternetSubport, pipe, profile), port_, "pipe " + std::to_string(pipe));
-  pipe_profile_[pipe] = profile;
+void SchedPort::set_pipe(uint32_t subport, uint32_t pipe, const PipeKey& key) {
+  auto profile = static_cast<int32_t>(pipe_profile(subport, key));
+  int32_t& current = subports_[subport].pipe_profile[pipe];
+  if (current == profile) return;
+  check_or_lost(rte_sched_pipe_config(port_, subport, pipe, profile), port_, "pipe " + std::to_string(pipe));
+  current = profile;
 }
 
 void SchedPort::apply(const PortNode& node) {
-  const SubportNode& internet = node.subports.at(kInternetSubport);
-  const SubportNode& local = node.subports.at(kLocalSubport);
-  set_subport_rate(kInternetSubport, internet.ceil_bps);
-  set_subport_rate(kLocalSubport, local.ceil_bps);
-  uint64_t local_bps = std::max<uint64_t>(local.ceil_bps, 8000);
-  auto local_profile = static_cast<int32_t>(pipe_profile(kLocalSubport, pipe_key(local_bps, local_bps, local_bps)));
-  if (local_profile != local_pipe_profile_) {
-    check_or_lost(rte_sched_pipe_config(port_, kLocalSubport, 0, local_profile), port_, "gateway pipe");
-    local_pipe_profile_ = local_profile;
-  }
-  uint64_t smallest = UINT64_MAX;
-  for (const auto& pipe : internet.pipes) smallest = std::min(smallest, std::max<uint64_t>(pipe.rate_bps, 1));
-  for (const auto& pipe : internet.pipes) {
-    if (pipe.pipe >= pipes_per_subport_)
-      throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " is beyond the capacity");
-    set_pipe(pipe.pipe, pipe_key(pipe.ceil_bps, pipe.rate_bps, smallest));
+  if (node.subports.size() != subport_count())
+    throw std::runtime_error("scheduler: " + node.name + " has " + std::to_string(node.subports.size()) +
+                             " subports, the port was built with " + std::to_string(subport_count()));
+  for (const auto& subport : node.subports)
+    for (const auto& pipe : subport.pipes)
+      if (pipe.pipe >= pipes_per_subport_)
+        throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " is beyond the capacity");
+  for (uint32_t s = 0; s < subport_count(); ++s) {
+    const SubportNode& subport = node.subports[s];
+    set_subport_rate(s, subport.ceil_bps);
+    if (s == local_subport_) {
+      uint64_t local_bps = std::max<uint64_t>(subport.ceil_bps, 8000);
+      set_pipe(s, 0, pipe_key(local_bps, local_bps, local_bps));
+      continue;
+    }
+    uint64_t smallest = UINT64_MAX;
+    for (const auto& pipe : subport.pipes) smallest = std::min(smallest, std::max<uint64_t>(pipe.rate_bps, 1));
+    for (const auto& pipe : subport.pipes) set_pipe(s, pipe.pipe, pipe_key(pipe.ceil_bps, pipe.rate_bps, smallest));
   }
 }
 

@@ -1,6 +1,6 @@
-// One egress port's hierarchical scheduler (librte_sched), built from its hierarchy node:
-// subport 0 is "internet" with a pipe per subscriber, subport 1 "local" with one pipe for the
-// gateway's own traffic. Pipes are capped at their ceil by their token bucket and share what
+// One egress port's hierarchical scheduler (librte_sched), built from its hierarchy node: the
+// internet subports first (one per WAN on a LAN egress, one on a WAN egress), each with a pipe
+// per subscriber, then "local" with one pipe for the gateway's own traffic. Pipes are capped at their ceil by their token bucket and share what
 // the subport leaves in proportion to their guarantees (best-effort oversubscription weights).
 //
 // fairgate's classes on librte_sched's traffic classes, strict priority between them:
@@ -31,7 +31,8 @@ namespace fairgate {
 
 class SchedPort {
  public:
-  static constexpr uint32_t kInternetSubport = 0, kLocalSubport = 1;
+  // The first internet subport: an upload port's only one.
+  static constexpr uint32_t kInternetSubport = 0;
   static constexpr uint16_t kQueuePackets = 64;   // per queue
   // Traffic-class credits: librte_sched sets (not adds) a class's credits every period, and a
   // frame leaves only whole, so a period must buy many frames or the class never reaches its
@@ -61,8 +62,17 @@ class SchedPort {
 
   // Brings the port to `node`'s rates and pipes: new subport rates, pipes added or changed.
   // Queued packets stay; pipes no longer in `node` keep their configuration until reused.
-  // Throws std::runtime_error (nothing changed for the failing element) when librte_sched refuses.
+  // Throws std::runtime_error (nothing changed for the failing element) when librte_sched
+  // refuses, or when `node` has other subports than the port was built with.
   void apply(const PortNode& node);
+
+  // The internet subport of a packet that arrived on port `rx_port`: on a LAN egress the one
+  // shaped to that WAN's download, else the first.
+  uint32_t internet_subport(uint16_t rx_port) const {
+    return rx_port < subport_by_rx_port_.size() ? subport_by_rx_port_[rx_port] : kInternetSubport;
+  }
+  uint32_t local_subport() const { return local_subport_; }
+  uint32_t subport_count() const { return local_subport_ + 1; }
 
   // What a frame of `frame_bytes` (Ethernet header to the end of the payload, no FCS) costs on a
   // link with this framing: plus the overhead, at least the mpu, in whole ATM cells of 48
@@ -78,8 +88,11 @@ class SchedPort {
     return static_cast<uint32_t>(bytes);
   }
   // librte_sched charges a packet its pkt_len: the scheduler's owner sets pkt_len to the wire
-  // bytes before enqueue and restores the frame length after dequeue.
-  uint32_t wire_bytes(uint32_t frame_bytes) const { return wire_bytes(framing_, frame_bytes); }
+  // bytes before enqueue and restores the frame length after dequeue. Each subport has the
+  // framing of the link it is shaped to.
+  uint32_t wire_bytes(uint32_t subport, uint32_t frame_bytes) const {
+    return wire_bytes(subports_[subport].framing, frame_bytes);
+  }
 
   // librte_sched's traffic class and queue for a class and a flow's hash.
   static void queue_of(TrafficClass tc, uint32_t flow_hash, uint32_t* sched_tc, uint32_t* queue);
@@ -111,7 +124,7 @@ class SchedPort {
   }
 
   // Packets queued now and dropped since the last reading (then cleared) for one class of one
-  // pipe. Owner lcore only.
+  // pipe of one subport. Owner lcore only.
   struct QueueReading {
     uint64_t queued = 0, dropped = 0;
   };
@@ -121,8 +134,13 @@ class SchedPort {
   uint64_t queued_packets();
 
   uint32_t pipe_capacity() const { return pipes_per_subport_; }
-  bool pipe_configured(uint32_t pipe) const { return pipe < pipe_profile_.size() && pipe_profile_[pipe] >= 0; }
-  uint64_t subport_rate_bps(uint32_t subport) const { return subport_rate_bps_[subport]; }
+  // Whether `pipe` is configured in every internet subport.
+  bool pipe_configured(uint32_t pipe) const {
+    return pipe < pipes_per_subport_ && std::all_of(subports_.begin(), subports_.end() - 1, [pipe](const Subport& s) {
+             return s.pipe_profile[pipe] >= 0;
+           });
+  }
+  uint64_t subport_rate_bps(uint32_t subport) const { return subports_.at(subport).rate_bps; }
   rte_sched_port* raw() const { return port_; }
 
  private:
@@ -130,23 +148,30 @@ class SchedPort {
   uint32_t subport_profile(uint64_t rate_bps);
   uint32_t pipe_profile(uint32_t subport, const PipeKey& key);
   void set_subport_rate(uint32_t subport, uint64_t rate_bps);
-  void set_pipe(uint32_t pipe, const PipeKey& key);
+  void set_pipe(uint32_t subport, uint32_t pipe, const PipeKey& key);
   PipeKey pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uint64_t smallest_rate_bps) const;
-  // The credit period (ms) for a class of `rate_bytes_per_s`: kFramesPerTcPeriod full frames.
+  // The credit period (ms) for a class of `rate_bytes_per_s`: kFramesPerTcPeriod full frames
+  // (of the port's costliest framing).
   uint64_t tc_period_ms(uint64_t rate_bytes_per_s) const;
   rte_sched_subport_profile_params subport_params(uint64_t rate_bytes_per_s) const;
   // Frees every queued packet before the port goes (see the destructor).
   void release_queued();
 
+  struct Subport {
+    LinkFraming framing;
+    uint64_t rate_bps = 0;
+    std::map<PipeKey, uint32_t> pipe_profiles;  // the profiles added to it -> profile id
+    std::vector<int32_t> pipe_profile;          // pipe -> profile, -1 none
+  };
+
   rte_sched_port* port_ = nullptr;
   uint16_t mtu_;
-  LinkFraming framing_;
+  uint32_t max_frame_wire_bytes_ = 0;  // a full frame on the costliest subport's framing
   uint32_t pipes_per_subport_ = 0, pipes_log2_ = 0;
-  std::map<uint64_t, uint32_t> subport_profiles_;               // rate bits/s -> profile id
-  std::map<PipeKey, uint32_t> pipe_profiles_[2];                 // by subport
-  std::vector<int32_t> pipe_profile_;                            // internet pipe -> profile, -1 none
-  int32_t local_pipe_profile_ = -1;
-  uint64_t subport_rate_bps_[2] = {0, 0};
+  std::map<uint64_t, uint32_t> subport_profiles_;  // rate bits/s -> profile id
+  std::vector<Subport> subports_;                  // the internet ones, then local
+  uint32_t local_subport_ = 0;
+  std::vector<uint32_t> subport_by_rx_port_;       // port index -> internet subport
   uint64_t port_rate_bps_ = 0;
 };
 

@@ -70,9 +70,6 @@ WanControl::WanControl(const Config& config, const PortTable& ports, LocalHandle
   }
   for (const auto& rule : config.wan.policy)
     for (const auto& prefix : rule.subscribers) rules_.push_back({prefix, policy_of(rule.preferred)});
-  int default_port = config.default_route_port();
-  for (std::size_t i = 0; i < links_.size(); ++i)
-    if (links_[i].config.port == default_port) download_link_ = static_cast<int>(i);
   for (std::size_t i = 0; i < links_.size(); ++i) selector_.observe(i, links_[i].health, now_ms);
   publish_routing();
 }
@@ -181,7 +178,6 @@ void WanControl::act(uint64_t now_ms) {
     std::fprintf(stderr, "fairgate: wan %s: %llu sessions that left by it removed\n",
                  ports_.ports[link.config.port].name.c_str(), static_cast<unsigned long long>(removed));
   }
-  follow_download();
 }
 
 void WanControl::publish_routing() {
@@ -194,26 +190,6 @@ void WanControl::publish_routing() {
   routing_.publish(std::move(table));
   published_tiers_.clear();
   for (std::size_t i = 0; i < links_.size(); ++i) published_tiers_.push_back(selector_.tier(i));
-}
-
-void WanControl::follow_download() {
-  if (qos_ == nullptr) return;
-  // Downloads are shaped to the WAN the subscribers' default takes: the preferred one while it
-  // works, else the healthiest.
-  int chosen = -1;
-  if (default_policy_.kind == WanPolicy::Kind::kPreferred && default_policy_.wan < links_.size() &&
-      selector_.tier(default_policy_.wan) != WanSelector::Tier::kDown)
-    chosen = default_policy_.wan;
-  for (auto tier : {WanSelector::Tier::kUsable, WanSelector::Tier::kHeldDown, WanSelector::Tier::kDegraded})
-    for (std::size_t i = 0; i < links_.size() && chosen < 0; ++i)
-      if (selector_.tier(i) == tier) chosen = static_cast<int>(i);
-  if (chosen < 0 || chosen == download_link_) return;
-  try {
-    qos_->set_download_wan(links_[static_cast<std::size_t>(chosen)].config.port);
-    download_link_ = chosen;
-  } catch (const FieldError& error) {
-    std::fprintf(stderr, "fairgate: wan: download shaping stays on its link: %s\n", error.what());
-  }
 }
 
 void WanControl::drop_lpa(const std::string& reason) { ++lpa_drops_[reason]; }
@@ -415,7 +391,6 @@ nlohmann::ordered_json WanControl::wan_json(uint64_t now_ms) const {
                      {"targets", targets},
                      {"rate_down_bps", down},
                      {"rate_up_bps", up},
-                     {"downloads_shaped_here", static_cast<int>(i) == download_link_},
                      {"went_down", link.went_down},
                      {"sessions_removed", link.sessions_removed},
                      {"transitions",

@@ -2,9 +2,10 @@
 // own address, out of that WAN's port, to its targets), watches the gateways' ARP entries and
 // the modems' Link Property Advertisements, feeds all of it to one WanHealth per link, and acts
 // on what they decide: a WAN that goes down loses only the NAT sessions that left by it, the
-// subscribers' new flows go by the WANs that work (a WanRoutingTable published to the workers),
-// and downloads are shaped to the WAN the subscribers use. Advertised rates, less a margin and
-// never above the configured rate, become the schedulers' link rates. Every transition is
+// and the subscribers' new flows go by the WANs that work (a WanRoutingTable published to the
+// workers; downloads are shaped per WAN, each in its own subport, so nothing follows them).
+// Advertised rates, less a margin and never above the configured rate, become the schedulers'
+// link rates. Every transition is
 // logged with its reason and counted. Management thread only.
 #pragma once
 
@@ -91,12 +92,11 @@ class WanControl {
   void send_round(Link& link, std::size_t index, uint64_t now_ms);
   void observe_arp(Link& link, uint64_t now_ms);
   void observe_carrier(Link& link, uint64_t now_ms);
-  void act(uint64_t now_ms);  // transitions: log, sessions, routing, download shaping
+  void act(uint64_t now_ms);  // transitions: log, sessions, routing
   void publish_routing();
   void drop_lpa(const std::string& reason);
   void apply_lpa(Link& link, uint64_t now_ms);
   void expire_lpa(Link& link, uint64_t now_ms);
-  void follow_download();
 
   const Config& config_;
   const PortTable& ports_;
@@ -113,7 +113,6 @@ class WanControl {
   std::map<std::string, uint64_t> lpa_drops_;  // by reason
   std::map<uint16_t, std::pair<uint64_t, uint32_t>> lpa_rate_;  // port -> (second, count)
   uint64_t lpa_solicitations_sent_ = 0;
-  int download_link_ = -1;
   std::vector<nlohmann::ordered_json> log_;  // the last transitions, newest last
 };
 

@@ -85,7 +85,11 @@ def test_config_tree_is_fairgates_own(tmp_path):
     assert from_config.returncode == 0, from_config.stderr
     assert from_config.stdout == from_tree.stdout
     nodes, _ = parse_dot(from_config.stdout)
-    assert nodes["download:lan0/internet/user7"] == "user7\nrate 4 Mbit/s\nceil 4 Mbit/s"
+    # Downloads are shaped per WAN, each in a subport with that link's rate and framing.
+    assert nodes["download:lan0/internet via wan0"].startswith("internet via wan0\nrate 9 Mbit/s\nframing pppoe")
+    assert nodes["download:lan0/internet via wan1"] == "internet via wan1\nrate 18 Mbit/s\nframing custom (+8 B, mpu 64 B)"
+    assert nodes["download:lan0/internet via wan0/user7"] == "user7\nrate 4 Mbit/s\nceil 4 Mbit/s"
+    assert nodes["download:lan0/internet via wan1/user7"] == "user7\nrate 4 Mbit/s\nceil 4 Mbit/s"
 
 
 @pytest.mark.parametrize("change, field", [
@@ -141,12 +145,14 @@ def test_config_graph_structure(imported_config):
     assert nodes["download:lan0/internet/unknown"] == "unknown\nrate 3.6 Mbit/s\nceil 8 Mbit/s"
     # The LAN egress runs at RATE_LAN=100mbit and shapes to the WAN link's framing; RATE_DOWN=16mbit
     # less 7 % and 3 % is what four users share; USER_CEIL_DOWN=8mbit.
-    assert nodes["download:lan0"] == "lan0\ndownload\nrate 100 Mbit/s\nframing custom (+8 B, mpu 64 B)"
-    assert nodes["download:lan0/internet"] == "internet\nrate 14.4 Mbit/s"
-    assert nodes["download:lan0/local"] == "local\nrate 480 kbit/s"
+    framing = "framing custom (+8 B, mpu 64 B)"
+    assert nodes["download:lan0"] == "lan0\ndownload\nrate 100 Mbit/s"
+    assert nodes["download:lan0/internet"] == f"internet\nrate 14.4 Mbit/s\n{framing}"
+    assert nodes["download:lan0/local"] == f"local\nrate 480 kbit/s\n{framing}"
     assert nodes["download:lan0/internet/user7"] == "user7\nrate 3.6 Mbit/s\nceil 8 Mbit/s"
     # RATE_UP=2000 (kbit), USER_CEIL_UP=1500kbit; HTB_OVERHEAD=8 and HTB_MPU=64 on wan0.
-    assert nodes["upload:wan0"] == "wan0\nupload\nrate 2 Mbit/s\nframing custom (+8 B, mpu 64 B)"
+    assert nodes["upload:wan0"] == "wan0\nupload\nrate 2 Mbit/s"
+    assert nodes["upload:wan0/internet"] == f"internet\nrate 1.8 Mbit/s\n{framing}"
     assert nodes["upload:wan0/internet/user3"] == "user3\nrate 450 kbit/s\nceil 1.5 Mbit/s"
 
 

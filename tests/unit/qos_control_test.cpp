@@ -339,9 +339,9 @@ TEST(QosControl, SetLinkRateChangesTheLinkTheTreeAndEveryScheduler) {
     EXPECT_EQ(hierarchy[i].link_bps, want[i].link);
     EXPECT_EQ(hierarchy[i].subports[SchedPort::kInternetSubport].rate_bps, want[i].rate);
     EXPECT_EQ(hierarchy[i].subports[SchedPort::kInternetSubport].ceil_bps, want[i].ceil);
-    EXPECT_EQ(hierarchy[i].subports[SchedPort::kLocalSubport].ceil_bps, want[i].local);
+    EXPECT_EQ(hierarchy[i].local().ceil_bps, want[i].local);
     EXPECT_EQ(c.sched(i).subport_rate_bps(SchedPort::kInternetSubport), want[i].ceil);
-    EXPECT_EQ(c.sched(i).subport_rate_bps(SchedPort::kLocalSubport), want[i].local);
+    EXPECT_EQ(c.sched(i).subport_rate_bps(c.sched(i).local_subport()), want[i].local);
     EXPECT_EQ(pipe_named(hierarchy[i], "alice")->ceil_bps, want[i].ceil) << "ceilings follow the link";
   }
 
@@ -351,6 +351,32 @@ TEST(QosControl, SetLinkRateChangesTheLinkTheTreeAndEveryScheduler) {
   EXPECT_EQ(c.control.links().up_bps[kWan], 3'000'000u);
   EXPECT_EQ(c.sched(0).subport_rate_bps(SchedPort::kInternetSubport), 19'000'000u);
   EXPECT_EQ(c.sched(1).subport_rate_bps(SchedPort::kInternetSubport), 2'850'000u);
+}
+
+TEST(QosControl, ASecondWansRateChangesOnlyItsOwnSubportAndUplink) {
+  json config = control_config();
+  config["ports"].push_back(json::parse(R"({"name": "wan1", "role": "wan", "device": "net_ring2",
+      "address": "203.0.113.2/25", "gateway": "203.0.113.1", "rate_down": "20mbit", "rate_up": "4mbit"})"));
+  Control c(config);
+  ASSERT_EQ(c.dataplane.schedulers().size(), 3u) << "lan0, wan0, wan1";
+  SchedPort& lan = c.sched(0);
+  ASSERT_EQ(lan.subport_count(), 3u);
+  EXPECT_EQ(lan.subport_rate_bps(0), 9'500'000u) << "downloads by wan0";
+  EXPECT_EQ(lan.subport_rate_bps(1), 19'000'000u) << "downloads by wan1";
+  EXPECT_EQ(lan.subport_rate_bps(2), 1'500'000u) << "the gateway's 5 % of both";
+
+  c.control.set_link_rate(2, 8'000'000, 2'000'000);  // wan1's modem trained down
+  EXPECT_EQ(lan.subport_rate_bps(0), 9'500'000u) << "wan0's downloads are not touched";
+  EXPECT_EQ(lan.subport_rate_bps(1), 7'600'000u);
+  EXPECT_EQ(c.sched(1).subport_rate_bps(SchedPort::kInternetSubport), 1'900'000u) << "wan0's uplink as it was";
+  EXPECT_EQ(c.sched(2).subport_rate_bps(SchedPort::kInternetSubport), 1'900'000u);
+  auto hierarchy = c.control.hierarchy();
+  EXPECT_EQ(hierarchy[0].link_bps, 18'000'000u);
+  EXPECT_EQ(pipe_named(hierarchy[0], "alice")->ceil_bps, 9'500'000u) << "on the first link";
+
+  // Guarantees are checked against the largest link: 8.5 mbit fits wan0's 9, not wan1's 7.2.
+  c.control.add(plan("carol", {"10.10.0.13"}, 8'500'000));
+  EXPECT_NE(c.control.find("carol"), nullptr);
 }
 
 TEST(QosControl, AChangeOneSchedulerMissesIsUndoneOnTheOthers) {

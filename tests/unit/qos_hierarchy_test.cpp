@@ -1,10 +1,14 @@
-// The scheduling hierarchy built from the configuration: which egress ports are shaped, the
-// subports' rates after RATE_SUB_PERCENT and RATE_LOCAL_PERCENT, default guarantees and
+// The scheduling hierarchy built from the configuration: which egress ports are shaped, an
+// internet subport per WAN on the LAN egress, the subports' rates after RATE_SUB_PERCENT and
+// RATE_LOCAL_PERCENT, default guarantees and
 // ceilings, BORROW=0, and the JSON that qos-tree prints and tools/sched-graph reads.
 #include "qos/hierarchy.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
 
 namespace fairgate {
 namespace {
@@ -36,23 +40,53 @@ TEST(QosHierarchy, DownloadOnTheLanEgressUploadOnEachWan) {
   ASSERT_EQ(ports.size(), 3u);
   EXPECT_EQ(ports[0].name, "lan0");
   EXPECT_TRUE(ports[0].download);
-  EXPECT_EQ(ports[0].rate_bps, 30'000'000u) << "downloads arrive over the default route's WAN";
+  EXPECT_EQ(ports[0].link_bps, 40'000'000u) << "downloads arrive over both WANs";
+  EXPECT_EQ(ports[0].rate_bps, 40'000'000u);
   EXPECT_EQ(ports[1].name, "wan0");
   EXPECT_FALSE(ports[1].download);
   EXPECT_EQ(ports[1].rate_bps, 4'000'000u);
-  EXPECT_EQ(ports[1].framing.overhead, 32) << "the WAN's own framing";
-  EXPECT_EQ(ports[0].framing.overhead, 32) << "downloads are shaped to the link they arrive on";
   EXPECT_EQ(ports[2].rate_bps, 2'000'000u);
-  for (const auto& port : ports) {
-    ASSERT_EQ(port.subports.size(), 2u);
-    EXPECT_EQ(port.subports[0].name, "internet");
-    EXPECT_EQ(port.subports[0].rate_bps, port.rate_bps / 100 * 90) << "5 % below the link, 5 % for the gateway";
-    EXPECT_EQ(port.subports[0].ceil_bps, port.rate_bps / 100 * 95) << "the gateway's share is lent while unused";
-    EXPECT_EQ(port.subports[1].name, "local");
-    EXPECT_EQ(port.subports[1].rate_bps, port.rate_bps / 100 * 5);
-    EXPECT_EQ(port.subports[1].ceil_bps, port.rate_bps / 100 * 5);
-    EXPECT_TRUE(port.subports[1].pipes.empty());
+  // On the LAN egress a download is shaped to the WAN it came by, in that WAN's subport.
+  struct Want {
+    std::string name;
+    uint64_t rate, ceil;
+    int wan_port, overhead;
+  };
+  const std::vector<Want> lan = {{"internet via wan0", 27'000'000, 28'500'000, 1, 32},
+                                 {"internet via wan1", 9'000'000, 9'500'000, 2, 24},
+                                 {"local", 2'000'000, 2'000'000, -1, 32}};
+  const std::vector<Want> wan0 = {{"internet", 3'600'000, 3'800'000, -1, 32}, {"local", 200'000, 200'000, -1, 32}};
+  // wan1 has the default framing, Ethernet's 24 bytes.
+  const std::vector<Want> wan1 = {{"internet", 1'800'000, 1'900'000, -1, 24}, {"local", 100'000, 100'000, -1, 24}};
+  const std::vector<Want>* wants[] = {&lan, &wan0, &wan1};
+  for (std::size_t p = 0; p < ports.size(); ++p) {
+    ASSERT_EQ(ports[p].subports.size(), wants[p]->size()) << ports[p].name;
+    for (std::size_t s = 0; s < wants[p]->size(); ++s) {
+      const Want& want = (*wants[p])[s];
+      const SubportNode& subport = ports[p].subports[s];
+      SCOPED_TRACE(ports[p].name + " " + want.name);
+      EXPECT_EQ(subport.name, want.name);
+      EXPECT_EQ(subport.rate_bps, want.rate) << "5 % below the link, 5 % for the gateway";
+      EXPECT_EQ(subport.ceil_bps, want.ceil) << "the gateway's share is lent while unused";
+      EXPECT_EQ(subport.wan_port, want.wan_port);
+      EXPECT_EQ(subport.framing.overhead, want.overhead) << "the framing of the link it is shaped to";
+      EXPECT_EQ(subport.pipes.size(), want.name == "local" ? 0u : 4u) << "every subscriber has a pipe on every link";
+    }
+    EXPECT_EQ(ports[p].local().name, "local");
   }
+  EXPECT_EQ(ports[0].internet_rate_bps(), 36'000'000u);
+  EXPECT_EQ(ports[0].internet_ceil_bps(), 38'000'000u);
+}
+
+TEST(QosHierarchy, EachLinksSubportSharesItsOwnRate) {
+  auto ports = build(two_wans());
+  const auto& via_wan1 = ports[0].subports[1].pipes;
+  ASSERT_EQ(via_wan1.size(), 4u);
+  EXPECT_EQ(via_wan1[0].name, "alice");
+  EXPECT_EQ(via_wan1[0].pipe, ports[0].subports[0].pipes[0].pipe) << "a subscriber's pipe id is the same on each link";
+  EXPECT_EQ(via_wan1[0].rate_bps, 9'000'000u) << "alice's configured guarantee";
+  EXPECT_EQ(via_wan1[1].rate_bps, 1'000u) << "her 9 mbit leave nothing of wan1's 9: the floor";
+  EXPECT_EQ(via_wan1[1].ceil_bps, 9'500'000u) << "bob's 12 mbit ceil clamped to wan1's subport";
 }
 
 TEST(QosHierarchy, GuaranteesAndCeilings) {
@@ -98,10 +132,10 @@ TEST(QosHierarchy, ALanRateFasterThanTheInternetIsThePortsOwn) {
   config["ports"][0]["rate"] = "100mbit";  // FairNAT's RATE_LAN
   auto ports = build(config);
   EXPECT_EQ(ports[0].rate_bps, 100'000'000u) << "the LAN egress runs at the LAN's rate";
-  EXPECT_EQ(ports[0].subports[0].rate_bps, 27'000'000u) << "subscribers still share the internet link";
-  EXPECT_EQ(ports[0].subports[1].rate_bps, 1'500'000u);
+  EXPECT_EQ(ports[0].subports[0].rate_bps, 27'000'000u) << "subscribers still share the internet links";
+  EXPECT_EQ(ports[0].local().rate_bps, 2'000'000u);
   config["ports"][0]["rate"] = "10mbit";
-  EXPECT_EQ(build(config)[0].rate_bps, 30'000'000u) << "a slower LAN rate cannot shrink the internet link";
+  EXPECT_EQ(build(config)[0].rate_bps, 40'000'000u) << "a slower LAN rate cannot shrink the internet links";
 }
 
 TEST(QosHierarchy, SharedUnknownHostsTakeAnEqualShare) {
@@ -126,8 +160,9 @@ TEST(QosHierarchy, RunTimeSubscribersAndLinkRates) {
   links.down_bps[1] = 10'000'000;  // the modem trained down
   links.up_bps[2] = 1'000'000;
   auto ports = build_hierarchy(config, subscribers, links);
-  EXPECT_EQ(ports[0].link_bps, 10'000'000u);
+  EXPECT_EQ(ports[0].link_bps, 20'000'000u);
   EXPECT_EQ(ports[0].subports[0].rate_bps, 9'000'000u);
+  EXPECT_EQ(ports[0].subports[1].rate_bps, 9'000'000u) << "wan1 as configured";
   const auto& down = ports[0].subports[0].pipes;
   ASSERT_EQ(down.size(), 5u);
   EXPECT_EQ(down[4].pipe, 7u);
@@ -165,10 +200,14 @@ TEST(QosHierarchy, JsonAsSchedGraphReadsIt) {
   const json& lan = tree["ports"][0];
   EXPECT_EQ(lan["name"], "lan0");
   EXPECT_EQ(lan["direction"], "download");
-  EXPECT_EQ(lan["rate_bps"], 30'000'000);
-  EXPECT_EQ(lan["link_bps"], 30'000'000);
-  EXPECT_EQ(tree["ports"][1]["framing"], "pppoe");
-  EXPECT_EQ(tree["ports"][1]["overhead_bytes"], 32);
+  EXPECT_EQ(lan["rate_bps"], 40'000'000);
+  EXPECT_EQ(lan["link_bps"], 40'000'000);
+  ASSERT_EQ(lan["subports"].size(), 3u);
+  EXPECT_EQ(lan["subports"][1]["name"], "internet via wan1");
+  EXPECT_EQ(lan["subports"][1]["rate_bps"], 9'000'000);
+  EXPECT_EQ(lan["subports"][0]["framing"], "pppoe");
+  EXPECT_EQ(lan["subports"][0]["overhead_bytes"], 32);
+  EXPECT_EQ(tree["ports"][1]["subports"][0]["framing"], "pppoe");
   const json& bob = lan["subports"][0]["pipes"][1];
   EXPECT_EQ(bob["subscriber"], "bob");
   EXPECT_EQ(bob["pipe"], 2);

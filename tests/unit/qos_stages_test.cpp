@@ -192,14 +192,14 @@ struct Expected {
 
 // Checks that `queued` are the burst's packets in order, each tagged as `expected` says.
 void expect_tagged(Shaper& shaper, uint16_t port, const Burst& burst, const std::vector<rte_mbuf*>& queued,
-                   const std::vector<Expected>& expected) {
+                   const std::vector<Expected>& expected, uint32_t subport = SchedPort::kInternetSubport) {
   ASSERT_EQ(queued.size(), expected.size()) << "packets on " << shaper.config.ports[port].name << "'s inbox";
   const SchedPort& sched = shaper.sched_port(port);
   for (std::size_t i = 0; i < expected.size(); ++i) {
     SCOPED_TRACE("packet " + std::to_string(i));
     EXPECT_EQ(queued[i], burst.pkts[i]) << "inbox order is burst order";
     EXPECT_EQ(burst.action[i], Action::kSent) << "the scheduler's owner has it now";
-    EXPECT_EQ(sched.subport_of(queued[i]), SchedPort::kInternetSubport);
+    EXPECT_EQ(sched.subport_of(queued[i]), subport);
     EXPECT_EQ(sched.pipe_of(queued[i]), expected[i].pipe);
     EXPECT_EQ(SchedPort::class_of(queued[i]), expected[i].tc);
     EXPECT_EQ(packet_meta(queued[i])->lan_host, expected[i].lan_host)
@@ -233,10 +233,26 @@ TEST_F(QosStagesTest, DownloadsQueueOnTheLanSchedulerInTheirSubscribersPipe) {
   // until the owner hands it to tx; the frame's own length waits in the metadata.
   for (std::size_t i = 0; i < queued.size() && i < frame_lengths.size(); ++i) {
     EXPECT_EQ(packet_meta(queued[i])->frame_len, frame_lengths[i]) << "packet " << i;
-    EXPECT_EQ(rte_pktmbuf_pkt_len(queued[i]), shaper.sched_port(kLan0).wire_bytes(frame_lengths[i])) << "packet " << i;
+    EXPECT_EQ(rte_pktmbuf_pkt_len(queued[i]), shaper.sched_port(kLan0).wire_bytes(0, frame_lengths[i])) << "packet " << i;
   }
   for (uint16_t port : {kWan0, kLan1, kWan1}) EXPECT_TRUE(shaper.take(port).empty()) << shaper.config.ports[port].name;
   EXPECT_TRUE(shaper.reports().empty()) << "every host had a subscriber";
+  shaper.free_all(queued);
+}
+
+TEST_F(QosStagesTest, DownloadsAreQueuedInTheSubportOfTheWanTheyCameBy) {
+  Shaper shaper(stage_config());
+  const SchedPort& lan0 = shaper.sched_port(kLan0);
+  ASSERT_EQ(lan0.subport_count(), 3u) << "internet via wan0, internet via wan1, local";
+  Burst& burst = shaper.run(kWan1, {{udp_packet(remote(), lan_host(), 443, 40000, 1000), kLan0},
+                                    {udp_packet(remote(), bob_host(), 443, 40000, 600), kLan0}});
+  auto queued = shaper.take(kLan0);
+  expect_tagged(shaper, kLan0, burst, queued,
+                {{kAlice, TrafficClass::kNormal, lan_host()}, {kBob, TrafficClass::kNormal, bob_host()}},
+                lan0.internet_subport(kWan1));
+  EXPECT_EQ(lan0.internet_subport(kWan1), 1u);
+  EXPECT_EQ(lan0.subport_rate_bps(1), 9'500'000u) << "shaped to wan1's 10 mbit/s, less the margin";
+  EXPECT_EQ(lan0.subport_rate_bps(0), 19'000'000u) << "wan0's 20 mbit/s";
   shaper.free_all(queued);
 }
 

@@ -48,9 +48,11 @@ void SchedStage::process(Burst& burst) {
       }
     }
     if (pipe == SubscriberMap::kNoPipe) pipe = kUnknownPipe;
-    scheduler->sched->tag(mbuf, SchedPort::kInternetSubport, pipe, tc, flow_hash);
+    // A download is shaped to the link it arrived by.
+    uint32_t subport = scheduler->sched->internet_subport(burst.rx_port);
+    scheduler->sched->tag(mbuf, subport, pipe, tc, flow_hash);
     meta->frame_len = mbuf->pkt_len;
-    mbuf->pkt_len = scheduler->sched->wire_bytes(meta->frame_len);
+    mbuf->pkt_len = scheduler->sched->wire_bytes(subport, meta->frame_len);
     Batch& batch = batches[meta->egress_port];
     batch.scheduler = scheduler;
     batch.index[batch.count] = i;
