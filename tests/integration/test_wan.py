@@ -1,7 +1,8 @@
 """Two WAN links through the lab: failover when modem A's link is cut (carrier), when nothing
-gets through it any more (probes) or when modem A says so (LPA), sessions on the other link untouched, new flows back on A after recovery while
-old ones stay on B, shaping that follows an advertised rate, and advertisements fairgate must
-not trust.
+gets through it any more (probes) or when modem A says so (LPA), sessions on the other link
+untouched, new flows back on A after recovery while old ones stay on B, shaping that follows an
+advertised rate, downloads by each link shaped to that link's rate while both carry
+subscribers, and advertisements fairgate must not trust.
 
 conf/lab.json has both WANs (wan0 by modem A is every subscriber's default), probes every
 500 ms (down after 2 lost rounds, up after 3, 3 s hold-down) and each ISP host runs an LPA
@@ -18,7 +19,7 @@ import pytest
 from conftest import wait_for
 
 INET = "192.0.2.10"
-LAN1, LAN3 = "10.10.0.11", "10.10.0.13"
+LAN1, LAN2, LAN3 = "10.10.0.11", "10.10.0.12", "10.10.0.13"
 WAN_ADDRESS = {"wan0": "198.51.100.2", "wan1": "203.0.113.2"}
 
 
@@ -86,7 +87,7 @@ def wans(lab):
             lab.run("modem", modem, "default", "--advertise", check=False)
         for link in ("wan0", "wan1"):
             lab.ctl("wan-set", f"link={link}", "state=auto", check=False)
-        for host in (LAN1, LAN3):
+        for host in (LAN1, LAN2, LAN3):
             lab.ctl("wan-set", f"subscribers={host}", "wan=default", check=False)
         wait_for(lambda: both_usable(lab), timeout=15)
 
@@ -227,6 +228,55 @@ def test_advertised_rate_change_reshapes_within_100ms_and_ping_stays_low(lab, wa
     assert modem["applied_down_bps"] == 7_840_000 and shaped == 7_840_000
     assert modem["last_reaction_ms"] <= 100
     assert len(loaded) >= 95
+    assert statistics.median(loaded) <= statistics.median(idle) + 15
+    assert percentile(loaded, 99) <= percentile(idle, 99) + 15
+
+
+def ping_times(lab, count):
+    return [float(x) for x in re.findall(r"time=([\d.]+)", lab.exec(
+        "lan1", "ping", "-n", "-i", "0.05", "-c", str(count), INET, timeout=60).stdout)]
+
+
+def test_downloads_by_each_wan_are_shaped_to_that_wans_rate(lab, wans):
+    # Modem A at 20 Mbit/s down, modem B at 10, both advertised (fairgate shapes to 19.6 and 9.8
+    # and its subscribers to 95 % of that). lan1 and lan2 go by B, lan3 by A. lan2 and lan3
+    # download with loss-based TCP while lan1 pings by B: were B's downloads shaped to A's rate,
+    # B's modem would be the bottleneck and its 400 ms buffer would fill under lan1's pings; were
+    # A's shaped together with B's, lan3 would get half of one link.
+    lab.run("modem", "a", "down", "20mbit", "up", "5mbit", "--advertise")
+    lab.run("modem", "b", "down", "10mbit", "up", "2mbit", "--advertise")
+    assert wait_for(lambda: lpa_modem(lab, "wan0")["applied_down_bps"] == 19_600_000
+                    and lpa_modem(lab, "wan1")["applied_down_bps"] == 9_800_000, timeout=5), lab.result("lpa")
+    for host in (LAN1, LAN2):
+        lab.ctl("wan-set", f"subscribers={host}", "wan=wan1")
+    for host in ("lan1", "lan2", "lan3"):
+        lab.exec(host, "ping", "-c", "2", "-i", "0.2", INET, check=False)
+    idle = ping_times(lab, 60)
+    load = {host: lab.popen(host, "iperf3", "-c", INET, "-p", port, "-R", "-C", "cubic", "-P", "4", "-t", "14",
+                            "-O", "3", "-J")
+            for host, port in (("lan2", "5202"), ("lan3", "5203"))}
+    try:
+        time.sleep(4)
+        loaded = ping_times(lab, 160)
+        reports = {host: json.loads(process.communicate(timeout=60)[0]) for host, process in load.items()}
+    finally:
+        for process in load.values():
+            if process.poll() is None:
+                process.kill()
+    goodput = {host: report["end"]["sum_received"]["bits_per_second"] for host, report in reports.items()}
+    lan2_wan = outside_of(lab, LAN2, "tcp")
+    lan3_wan = outside_of(lab, LAN3, "tcp")
+    print(f"\n[{lab.workers} worker(s)] downloads: lan2 by B {goodput['lan2'] / 1e6:.2f} Mbit/s (B 10 Mbit/s), "
+          f"lan3 by A {goodput['lan3'] / 1e6:.2f} Mbit/s (A 20 Mbit/s); lan1's ping by B idle p50 "
+          f"{statistics.median(idle):.2f} p99 {percentile(idle, 99):.2f} ms, loaded p50 "
+          f"{statistics.median(loaded):.2f} p99 {percentile(loaded, 99):.2f} ms")
+    assert lan2_wan == [WAN_ADDRESS["wan1"]] and lan3_wan == [WAN_ADDRESS["wan0"]], (lan2_wan, lan3_wan)
+    # A full segment carries 1448 of 1514 bytes: goodput is at most 95.6 % of the shaped rate.
+    # Asserted: 85 % of what each link's shaped rate can carry, and no more than its modem.
+    payload = 1448 / 1514
+    assert 0.85 * 0.95 * 9.8e6 * payload <= goodput["lan2"] <= 10e6, goodput
+    assert 0.85 * 0.95 * 19.6e6 * payload <= goodput["lan3"] <= 20e6, goodput
+    assert len(loaded) >= 150
     assert statistics.median(loaded) <= statistics.median(idle) + 15
     assert percentile(loaded, 99) <= percentile(idle, 99) + 15
 
