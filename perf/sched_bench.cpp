@@ -1,5 +1,6 @@
 // Scheduler costs on synthetic mbufs: SchedPort (librte_sched) enqueue + dequeue at 1 k, 4 k and
-// 16 k subscribers, and the memory a port takes per subscriber.
+// 16 k subscribers, and the memory a port takes per subscriber; also a LAN port of a gateway with
+// two WANs (an internet subport per WAN, every subscriber with a pipe in each).
 //
 //   build/perf/sched_bench --benchmark_counters_tabular=true
 //
@@ -75,22 +76,29 @@ bool allocate(rte_mbuf** packets, uint32_t count) {
   return true;
 }
 
-// A download port as build_hierarchy makes it for `subscribers` subscribers with equal shares.
-PortNode port_node(uint32_t subscribers) {
+// A download port as build_hierarchy makes it for `subscribers` subscribers with equal shares,
+// behind `wans` WAN links that split kLinkBps between them.
+PortNode port_node(uint32_t subscribers, uint32_t wans) {
   PortNode node;
   node.name = "lan0";
   node.download = true;
   node.rate_bps = kLinkBps;
   node.link_bps = kLinkBps;
-  SubportNode internet{"internet", kLinkBps, {}};
-  internet.pipes.reserve(subscribers);
-  for (uint32_t i = 0; i < subscribers; ++i)
-    internet.pipes.push_back(PipeNode{.pipe = i,
-                                      .name = "subscriber" + std::to_string(i),
-                                      .rate_bps = kLinkBps / subscribers,
-                                      .ceil_bps = kLinkBps});
-  node.subports.push_back(std::move(internet));
-  node.subports.push_back(SubportNode{"local", kLocalBps, {}});
+  for (uint32_t w = 0; w < wans; ++w) {
+    uint64_t link_bps = kLinkBps / wans;
+    SubportNode internet{.name = "internet via wan" + std::to_string(w),
+                         .rate_bps = link_bps,
+                         .ceil_bps = link_bps,
+                         .wan_port = static_cast<int>(w + 1)};
+    internet.pipes.reserve(subscribers);
+    for (uint32_t i = 0; i < subscribers; ++i)
+      internet.pipes.push_back(PipeNode{.pipe = i,
+                                        .name = "subscriber" + std::to_string(i),
+                                        .rate_bps = link_bps / subscribers,
+                                        .ceil_bps = link_bps});
+    node.subports.push_back(std::move(internet));
+  }
+  node.subports.push_back(SubportNode{.name = "local", .rate_bps = kLocalBps, .ceil_bps = kLocalBps});
   return node;
 }
 
@@ -112,11 +120,11 @@ void report(benchmark::State& state, uint64_t cycles, uint64_t packets) {
 }
 
 // The timed loop for the scheduler; `spread` draws a pipe per packet over all subscribers, else
-// every packet goes to pipe 0.
-void run_sched(benchmark::State& state, bool spread) {
+// every packet goes to pipe 0. With `wans` > 1 each packet also draws the WAN it came by.
+void run_sched(benchmark::State& state, bool spread, uint32_t wans = 1) {
   auto subscribers = static_cast<uint32_t>(state.range(0));
   uint32_t backlog_target = spread ? kSpreadBacklog : kOnePipeBacklog;
-  PortNode node = port_node(subscribers);
+  PortNode node = port_node(subscribers, wans);
   SchedPort::Options options{.mtu = kMtu,
                              .socket = static_cast<int>(rte_socket_id()),
                              .pipe_capacity = subscribers,
@@ -136,7 +144,8 @@ void run_sched(benchmark::State& state, bool spread) {
     for (uint32_t i = 0; i < count; ++i) {
       uint64_t draw = splitmix64(rng);
       auto pipe = spread ? static_cast<uint32_t>(draw % subscribers) : 0;
-      port->tag(packets[i], SchedPort::kInternetSubport, pipe, traffic_class(draw >> 32), static_cast<uint32_t>(draw >> 40));
+      uint32_t subport = port->internet_subport(static_cast<uint16_t>(1 + (draw >> 56) % wans));
+      port->tag(packets[i], subport, pipe, traffic_class(draw >> 32), static_cast<uint32_t>(draw >> 40));
     }
   };
   rte_mbuf* burst[kBurstSize];
@@ -189,6 +198,10 @@ BENCHMARK(BM_SchedEnqueueDequeue)->Arg(1024)->Arg(4096)->Arg(16384)->ArgName("su
 void BM_SchedEnqueueDequeueOnePipe(benchmark::State& state) { run_sched(state, false); }
 BENCHMARK(BM_SchedEnqueueDequeueOnePipe)->Arg(1024)->Arg(4096)->Arg(16384)->ArgName("subscribers");
 
+// Two WANs: the port has an internet subport per WAN, so twice the pipes and queues.
+void BM_SchedEnqueueDequeueTwoWans(benchmark::State& state) { run_sched(state, true, 2); }
+BENCHMARK(BM_SchedEnqueueDequeueTwoWans)->Arg(1024)->Arg(4096)->Arg(16384)->ArgName("subscribers");
+
 void BM_RingPassThrough(benchmark::State& state) {
   rte_ring* ring = rte_ring_create("sched_bench_ring", 2 * kSpreadBacklog, static_cast<int>(rte_socket_id()),
                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -224,8 +237,8 @@ BENCHMARK(BM_RingPassThrough);
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The mbuf pool (about 40 MiB) and one port of 16 k pipes (about 85 MiB) at a time.
-  if (!fairgate::bench::init_eal("sched_bench", 256)) return 1;
+  // The mbuf pool (about 40 MiB) and one port of up to twice 16 k pipes (about 170 MiB) at a time.
+  if (!fairgate::bench::init_eal("sched_bench", 384)) return 1;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();
