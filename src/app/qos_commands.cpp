@@ -41,10 +41,8 @@ const PipeNode* pipe_node(const PortNode& port, uint32_t pipe) {
 // Each internet subport of a port: the link it is shaped to and its rates.
 Json internet_subports_json(const PortNode& port) {
   Json links = Json::array();
-  for (std::size_t s = 0; s + 1 < port.subports.size(); ++s)
-    links.push_back({{"subport", port.subports[s].name},
-                     {"rate_bps", port.subports[s].rate_bps},
-                     {"ceil_bps", port.subports[s].ceil_bps}});
+  for (const auto& subport : port.internet())
+    links.push_back({{"subport", subport.name}, {"rate_bps", subport.rate_bps}, {"ceil_bps", subport.ceil_bps}});
   return links;
 }
 

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,16 +61,17 @@ struct PortNode {
   uint64_t link_bps = 0;  // the internet links' rate in this direction (every WAN's, on a LAN)
   // The internet subports first (at least one), "local" last.
   std::vector<SubportNode> subports;
+  std::span<const SubportNode> internet() const { return {subports.data(), subports.size() - 1}; }
   const SubportNode& local() const { return subports.back(); }
   // What the internet subports guarantee and may send, together (bits/s).
   uint64_t internet_rate_bps() const {
     uint64_t sum = 0;
-    for (std::size_t s = 0; s + 1 < subports.size(); ++s) sum += subports[s].rate_bps;
+    for (const auto& subport : internet()) sum += subport.rate_bps;
     return sum;
   }
   uint64_t internet_ceil_bps() const {
     uint64_t sum = 0;
-    for (std::size_t s = 0; s + 1 < subports.size(); ++s) sum += subports[s].ceil_bps;
+    for (const auto& subport : internet()) sum += subport.ceil_bps;
     return sum;
   }
 };

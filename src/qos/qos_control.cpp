@@ -63,7 +63,7 @@ void QosControl::check_guarantees(const std::vector<LiveSubscriber>& subscribers
     for (const auto& s : subscribers) guaranteed += port.download ? s.plan.down.rate_bps : s.plan.up.rate_bps;
     // Against the largest link: on a smaller one guarantees still weigh the shares.
     uint64_t share = 0;
-    for (std::size_t s = 0; s + 1 < port.subports.size(); ++s) share = std::max(share, port.subports[s].rate_bps);
+    for (const auto& subport : port.internet()) share = std::max(share, subport.rate_bps);
     if (guaranteed > share)
       throw FieldError(port.download ? "args.down.rate" : "args.up.rate",
                        std::string(port.download ? "download" : "upload") + " guarantees would add up to " +

@@ -122,10 +122,6 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
     auto rx_port = static_cast<std::size_t>(subport.wan_port);
     if (rx_port >= subport_by_rx_port_.size()) subport_by_rx_port_.resize(rx_port + 1, kInternetSubport);
     subport_by_rx_port_[rx_port] = s;
-    for (const auto& pipe : subport.pipes)
-      if (pipe.pipe >= pipes_per_subport_)
-        throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " of " + pipe.name +
-                                 " is beyond the capacity of " + std::to_string(pipes_per_subport_));
   }
 
   uint64_t port_rate = std::max(node.rate_bps, kMinPortRateBps) / 8;
@@ -149,20 +145,21 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
   subport_profiles_[1000 * 8] = 0;
 
   try {
-    // Each subport starts with one placeholder pipe profile (librte_sched needs one); the real
-    // ones are added as pipes need them.
-    PipeKey placeholder = pipe_key(8000, 8000, 8000);
-    rte_sched_pipe_params placeholder_params{};
-    placeholder_params.tb_rate = std::get<0>(placeholder);
-    placeholder_params.tb_size = std::get<1>(placeholder);
-    for (auto& rate : placeholder_params.tc_rate) rate = placeholder_params.tb_rate;
-    placeholder_params.tc_period = tc_period_ms(placeholder_params.tb_rate);
-    placeholder_params.tc_ov_weight = 1;
-    for (auto& weight : placeholder_params.wrr_weights) weight = 1;
+    // librte_sched configures a subport only with at least one pipe profile: each starts with
+    // the smallest (8 kbit/s) at id 0, which no pipe uses until apply() picks it for a rate
+    // that small; the profiles the pipes need are added as they need them.
+    PipeKey first_profile = pipe_key(8000, 8000, 8000);
+    rte_sched_pipe_params first_params{};
+    first_params.tb_rate = std::get<0>(first_profile);
+    first_params.tb_size = std::get<1>(first_profile);
+    for (auto& rate : first_params.tc_rate) rate = first_params.tb_rate;
+    first_params.tc_period = tc_period_ms(first_params.tb_rate);
+    first_params.tc_ov_weight = 1;
+    for (auto& weight : first_params.wrr_weights) weight = 1;
     rte_sched_cman_params aqm = cman_params(options.aqm);
     rte_sched_subport_params params{};
     for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc) params.qsize[tc] = queue_packets(tc);
-    params.pipe_profiles = &placeholder_params;
+    params.pipe_profiles = &first_params;
     params.n_pipe_profiles = 1;
     params.n_max_pipe_profiles = kMaxProfiles;
     params.cman_params = &aqm;
@@ -172,8 +169,7 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
       check_or_lost(rte_sched_subport_config(port_, s, &params, 0), port_,
                     (s < subport_count() ? node.subports[s].name : "spare") + " subport");
       if (s >= subport_count()) continue;
-      // The placeholder sits at id 0; remember it so it is not added twice.
-      subports_[s].pipe_profiles[placeholder] = 0;
+      subports_[s].pipe_profiles[first_profile] = 0;  // so it is not added twice
       subports_[s].pipe_profile.assign(local ? 1 : pipes_per_subport_, -1);
       rte_sched_subport_tc_ov_config(port_, s, true);
     }
@@ -279,7 +275,8 @@ void SchedPort::apply(const PortNode& node) {
   for (const auto& subport : node.subports)
     for (const auto& pipe : subport.pipes)
       if (pipe.pipe >= pipes_per_subport_)
-        throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " is beyond the capacity");
+        throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " of " + pipe.name +
+                                 " is beyond the capacity of " + std::to_string(pipes_per_subport_));
   for (uint32_t s = 0; s < subport_count(); ++s) {
     const SubportNode& subport = node.subports[s];
     set_subport_rate(s, subport.ceil_bps);

@@ -1,7 +1,8 @@
 // One egress port's hierarchical scheduler (librte_sched), built from its hierarchy node: the
 // internet subports first (one per WAN on a LAN egress, one on a WAN egress), each with a pipe
-// per subscriber, then "local" with one pipe for the gateway's own traffic. Pipes are capped at their ceil by their token bucket and share what
-// the subport leaves in proportion to their guarantees (best-effort oversubscription weights).
+// per subscriber, then "local" with one pipe for the gateway's own traffic. Pipes are capped at
+// their ceil by their token bucket and share what the subport leaves in proportion to their
+// guarantees (best-effort oversubscription weights).
 //
 // fairgate's classes on librte_sched's traffic classes, strict priority between them:
 //   interactive -> TC 0 (at most kInteractiveShare of the pipe, so the lower classes keep some)

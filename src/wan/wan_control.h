@@ -1,12 +1,11 @@
 // The management thread's side of the WAN links: it probes each WAN (ICMP echo from the WAN's
 // own address, out of that WAN's port, to its targets), watches the gateways' ARP entries and
 // the modems' Link Property Advertisements, feeds all of it to one WanHealth per link, and acts
-// on what they decide: a WAN that goes down loses only the NAT sessions that left by it, the
-// and the subscribers' new flows go by the WANs that work (a WanRoutingTable published to the
-// workers; downloads are shaped per WAN, each in its own subport, so nothing follows them).
-// Advertised rates, less a margin and never above the configured rate, become the schedulers'
-// link rates. Every transition is
-// logged with its reason and counted. Management thread only.
+// on what they decide: a WAN that goes down loses only the NAT sessions that left by it, and the
+// subscribers' new flows go by the WANs that work (a WanRoutingTable published to the workers;
+// downloads are shaped per WAN, each in its own subport, so nothing follows them). Advertised
+// rates, less a margin and never above the configured rate, become the schedulers' link rates.
+// Every transition is logged with its reason and counted. Management thread only.
 #pragma once
 
 #include "config/config.h"

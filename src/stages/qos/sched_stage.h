@@ -1,9 +1,10 @@
 // sched: hands forwarded packets that leave through a shaped port to that port's scheduler:
 // downloads (WAN in, LAN out; in the subport of the WAN they came by) and uploads (LAN in, WAN
-// out). Each is tagged with its subscriber's pipe (SubscriberMap, by the LAN host the classify stage found) and its class,
-// and put on the scheduler's inbox for the worker that owns it. A LAN host no subscriber covers
-// goes to the "unknown" pipe and, with qos.unknown_hosts "own", is reported to the management
-// thread, which makes it a subscriber of its own. Other packets go on to the tx stage.
+// out). Each is tagged with its subscriber's pipe (SubscriberMap, by the LAN host the classify
+// stage found) and its class, and put on the scheduler's inbox for the worker that owns it. A
+// LAN host no subscriber covers goes to the "unknown" pipe and, with qos.unknown_hosts "own", is
+// reported to the management thread, which makes it a subscriber of its own. Other packets go
+// on to the tx stage.
 #pragma once
 
 #include "pipeline/stage.h"
