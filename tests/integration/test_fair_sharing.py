@@ -4,7 +4,7 @@ idle subscriber's share going to the others and coming back.
 
 Modem A (the path every LAN host takes to the internet) runs at 20 Mbit/s down and 5 Mbit/s up
 with its deep (400 ms) buffer, and fairgate is told so at run time with `link-rate`; it then
-shapes to the link less conf/lab.json's 5 % margin. Each test restores the modem and the link rate of
+shapes to the link less conf/lab.json's 10 % margin. Each test restores the modem and the link rate of
 conf/lab.json and deletes the subscribers it added, also when it fails.
 
 Targets (the fair-sharing issue) assume loss-based TCP: `iperf3 -C cubic`. BBR, this machine's
@@ -38,7 +38,9 @@ with open(os.path.join(ROOT, "conf", "lab.json")) as _f:
     _LAB = json.load(_f)
 # fairgate shapes the subscribers to the link less qos.rate_sub_percent (the gateway's own share
 # is lent to them while it is idle): the most goodput they can have, as a fraction of the modem
-# rate. conf/lab.json keeps the default 5 % margin.
+# rate. conf/lab.json keeps a 10 % margin, not the default 5: downloads are shaped after the
+# modem, and at 5 % BBR's probes now and then kept a standing queue in the modem's buffer (a
+# run with lan1's median ping at 62 ms, p99 266 ms).
 SHAPED_PAYLOAD = (100 - _LAB["qos"].get("rate_sub_percent", 5)) / 100 * PAYLOAD_FRACTION
 
 _WAN0 = next(p for p in _LAB["ports"] if p["name"] == "wan0")
@@ -222,10 +224,10 @@ def test_shaping_keeps_latency_and_splits_evenly(lab, modem):
     assert 0.40 <= run["share_down"] <= 0.60, run
     assert 0.40 <= run["share_up"] <= 0.60, run
     # Total goodput, asked: 90 % of the modem rate. A full segment carries 1448 of the 1514 bytes
-    # the modem counts, so shaping 5 % below the link carries at most 90.9 % of the modem rate in
-    # goodput (measured: 90-91 % down). Upload shares its link with the download's ACKs (about
-    # 0.42 Mbit/s, 8 % of the 5 up), measured 80-82 %. Asserted: 95 % of what the shaped rate
-    # can carry, so a shaper that wastes its rate is caught without the test riding on noise.
+    # the modem counts, so shaping 10 % below the link carries at most 86 % of the modem rate in
+    # goodput (90.9 % at a 5 % margin, measured 90-91 %). Upload shares its link with the
+    # download's ACKs (about 0.4 Mbit/s, 8 % of the 5 up). Asserted: 95 % of what the shaped
+    # rate can carry, so a shaper that wastes its rate is caught without the test riding on noise.
     assert run["total_down"] >= 0.95 * SHAPED_PAYLOAD, run
     ack_share = run["total_down"] * MODEM_DOWN_BPS * ACK_WIRE_PER_GOODPUT / MODEM_UP_BPS
     assert run["total_up"] >= 0.95 * (SHAPED_PAYLOAD - ack_share), run
@@ -234,7 +236,7 @@ def test_shaping_keeps_latency_and_splits_evenly(lab, modem):
 def test_shaping_with_bbr(lab, modem):
     # BBR paces at the bandwidth it measures and mostly ignores loss. On the download path
     # fairgate's shaper sits after the modem: the BBR flows of two users, probing at 1.25 times
-    # their estimates, now and then overshoot the 5 % between fairgate's rate and the modem's,
+    # their estimates, now and then overshoot the 10 % between fairgate's rate and the modem's,
     # and the modem's buffer holds a burst (seen: up to 45 kB, 18 ms at 20 Mbit/s, while the
     # modem's upload queue stayed empty). lan1's ping waits behind it: the median stays at idle,
     # the 99th percentile measured 20-22 ms above it. No gateway after the modem can prevent
