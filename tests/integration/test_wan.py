@@ -245,9 +245,8 @@ def test_downloads_by_each_wan_are_shaped_to_that_wans_rate(lab, wans):
     # Modem A at 20 Mbit/s down, modem B at 10, both advertised (fairgate shapes to 19.6 and 9.8
     # and its subscribers to that less conf/lab.json's margin). lan1 and lan2 go by B, lan3 by A.
     # lan2 and lan3 download with loss-based TCP while lan1 pings by B: were B's downloads shaped
-    # to A's rate,
-    # B's modem would be the bottleneck and its 400 ms buffer would fill under lan1's pings; were
-    # A's shaped together with B's, lan3 would get half of one link.
+    # to A's rate, B's modem would be the bottleneck and its 400 ms buffer would fill under lan1's
+    # pings; were A's shaped together with B's, lan3 would get half of one link.
     lab.run("modem", "a", "down", "20mbit", "up", "5mbit", "--advertise")
     lab.run("modem", "b", "down", "10mbit", "up", "2mbit", "--advertise")
     assert wait_for(lambda: lpa_modem(lab, "wan0")["applied_down_bps"] == 19_600_000
