@@ -200,7 +200,7 @@ void BM_Worker(benchmark::State& state) {
       worker.process_burst(0, rx, count);
       // The scheduler's grinders may need a few calls to release a whole burst.
       if (shaped)
-        while (qos->scheduler(1)->backlog != 0 || rte_ring_count(qos->scheduler(1)->inbox) != 0) worker.service_schedulers();
+        while (qos->scheduler(1)->sched->backlog() != 0 || rte_ring_count(qos->scheduler(1)->inbox) != 0) worker.service_schedulers();
     } else {
       for (uint16_t i = 0; i < count; ++i) packet_meta(rx[i])->egress_port = 1;
       rte_eth_tx_burst(wan, 0, rx, count);

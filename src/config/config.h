@@ -188,6 +188,11 @@ struct QosConfig {
   std::vector<uint16_t> interactive_ports{22, 23};  // small packets to or from these are interactive
   uint16_t interactive_packet_bytes = 256;          // "small": IPv4 total length up to this
   enum class Aqm : uint8_t { kPie, kRed } aqm = Aqm::kPie;  // active queue management on every queue
+  // Downloads are shaped after the modem: a download fairgate drops has used the modem's link
+  // all the same. Counting its bytes against the download rate (cake's "ingress" mode) makes
+  // senders that keep sending through loss (BBR) see less delivered and slow down before their
+  // excess queues in the modem, where no shaping reaches it.
+  bool count_download_drops = true;
 
   bool enabled() const { return download || upload; }
   // Of a link of `link_bps`: what the subscribers share (less the margin and the gateway's

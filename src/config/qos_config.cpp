@@ -134,7 +134,7 @@ void parse_port_shaping(const JsonField& field, PortConfig& port) {
 QosConfig parse_qos(const JsonField& field) {
   field.reject_unknown({"download", "upload", "rate_sub_percent", "rate_local_percent", "borrow", "user_ceil_down",
                         "user_ceil_up", "unknown_hosts", "idle_s", "max_subscribers", "bulk_after_bytes",
-                        "interactive_ports", "interactive_packet_bytes", "aqm"});
+                        "interactive_ports", "interactive_packet_bytes", "aqm", "count_download_drops"});
   QosConfig qos;
   qos.download = qos.upload = true;
   if (auto f = field.find("download")) qos.download = f->boolean();
@@ -168,6 +168,7 @@ QosConfig parse_qos(const JsonField& field) {
     else if (aqm == "red") qos.aqm = QosConfig::Aqm::kRed;
     else f->fail("must be \"pie\" or \"red\"");
   }
+  if (auto f = field.find("count_download_drops")) qos.count_download_drops = f->boolean();
   return qos;
 }
 

@@ -220,14 +220,16 @@ unsigned Worker::service_schedulers() {
     SchedPort& sched = *scheduler->sched;
     unsigned arrived = rte_ring_dequeue_burst(scheduler->inbox, reinterpret_cast<void**>(pkts), kSchedBurst, nullptr);
     if (arrived != 0) {
+      rte_mempool* pool = pkts[0]->pool;
       uint32_t queued = sched.enqueue(pkts, arrived);  // the rest was freed by the scheduler
-      scheduler->backlog += queued;
-      if (queued < arrived) counters_.drop(DropReason::kSchedQueueFull, arrived - queued);
+      if (queued < arrived) {
+        counters_.drop(DropReason::kSchedQueueFull, arrived - queued);
+        sched.count_drops(pool);
+      }
       moved += arrived;
     }
-    if (scheduler->backlog == 0) continue;
+    if (sched.backlog() == 0) continue;
     uint32_t released = sched.dequeue(pkts, kSchedBurst);
-    scheduler->backlog -= released;
     moved += released;
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < released; ++i) {
@@ -362,7 +364,7 @@ void Worker::run(const std::atomic<bool>& stop) {
     if (received == 0) {
       counters_.idle_polls.add();
       bool shaping = false;
-      for (const EgressScheduler* scheduler : schedulers_) shaping |= scheduler->backlog != 0;
+      for (const EgressScheduler* scheduler : schedulers_) shaping |= scheduler->sched->backlog() != 0;
       idle_backoff(idle_rounds, shaping);
     } else {
       counters_.busy_polls.add();

@@ -34,6 +34,7 @@ QosDataplane::QosDataplane(const Config& config, const std::vector<PortNode>& hi
       options.socket = socket;
       options.pipe_capacity = config.qos.max_subscribers;
       options.aqm = config.qos.aqm;
+      options.count_drops = node.download && config.qos.count_download_drops;
       scheduler->sched = std::make_unique<SchedPort>(node, options);
       scheduler->pipes = std::vector<PipeCounters>(scheduler->sched->pipe_capacity());
       // Every worker may enqueue; only the owner dequeues.

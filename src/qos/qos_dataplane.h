@@ -40,7 +40,6 @@ struct EgressScheduler {
   rte_ring* inbox = nullptr;            // tagged packets from every worker
   std::vector<PipeCounters> pipes;      // by pipe id of the internet subport
   PipeCounters gateway;                 // the local subport's one pipe
-  uint64_t backlog = 0;                 // owner only: packets inside the scheduler now
 };
 
 class QosDataplane {

@@ -110,8 +110,11 @@ SchedPort::PipeKey SchedPort::pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uin
 }
 
 SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(options.mtu) {
-  pipes_per_subport_ = std::bit_ceil(std::max<uint32_t>(options.pipe_capacity, 1));
+  uint32_t capacity = std::max<uint32_t>(options.pipe_capacity, 1);
+  // The charges take the last pipe, beyond every subscriber's.
+  pipes_per_subport_ = std::bit_ceil(options.count_drops ? capacity + 1 : capacity);
   pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
+  if (options.count_drops) charge_pipe_ = pipes_per_subport_ - 1;
   if (node.subports.size() < 2) throw std::runtime_error("scheduler: port " + node.name + " has no internet subport");
   local_subport_ = static_cast<uint32_t>(node.subports.size() - 1);
   for (uint32_t s = 0; s < node.subports.size(); ++s) {
@@ -215,7 +218,8 @@ void SchedPort::release_queued() {
   const uint64_t deadline = rte_get_tsc_cycles() + rte_get_tsc_hz() * kDrainLimitMs / 1000;
   rte_mbuf* packets[64];
   while (queued > 0 && rte_get_tsc_cycles() < deadline) {
-    uint32_t released = dequeue(packets, 64);
+    // Packets and charges alike.
+    auto released = static_cast<uint32_t>(rte_sched_port_dequeue(port_, packets, 64));
     rte_pktmbuf_free_bulk(packets, released);
     queued -= std::min<uint64_t>(released, queued);
   }
@@ -274,9 +278,9 @@ void SchedPort::apply(const PortNode& node) {
                              " subports, the port was built with " + std::to_string(subport_count()));
   for (const auto& subport : node.subports)
     for (const auto& pipe : subport.pipes)
-      if (pipe.pipe >= pipes_per_subport_)
+      if (pipe.pipe >= pipe_capacity())
         throw std::runtime_error("scheduler: pipe " + std::to_string(pipe.pipe) + " of " + pipe.name +
-                                 " is beyond the capacity of " + std::to_string(pipes_per_subport_));
+                                 " is beyond the capacity of " + std::to_string(pipe_capacity()));
   for (uint32_t s = 0; s < subport_count(); ++s) {
     const SubportNode& subport = node.subports[s];
     set_subport_rate(s, subport.ceil_bps);
@@ -288,6 +292,63 @@ void SchedPort::apply(const PortNode& node) {
     uint64_t smallest = UINT64_MAX;
     for (const auto& pipe : subport.pipes) smallest = std::min(smallest, std::max<uint64_t>(pipe.rate_bps, 1));
     for (const auto& pipe : subport.pipes) set_pipe(s, pipe.pipe, pipe_key(pipe.ceil_bps, pipe.rate_bps, smallest));
+    // Charges may use the whole subport (their interactive class half of it): what was dropped
+    // is paid for soon, while the senders still react to it.
+    if (counts_drops()) set_pipe(s, charge_pipe_, pipe_key(subport.ceil_bps, subport.ceil_bps, subport.ceil_bps));
+  }
+}
+
+uint32_t SchedPort::dequeue(rte_mbuf** packets, uint32_t count) {
+  auto released = static_cast<uint32_t>(rte_sched_port_dequeue(port_, packets, count));
+  backlog_ -= released;
+  if (!counts_drops()) return released;
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < released; ++i) {
+    if (is_charge(packets[i]))
+      rte_pktmbuf_free(packets[i]);  // its bytes have used the link's rate: that was its job
+    else
+      packets[kept++] = packets[i];
+  }
+  return kept;
+}
+
+uint64_t SchedPort::read_dropped_bytes(uint32_t subport) {
+  rte_sched_subport_stats stats{};
+  uint32_t overloaded[RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE];
+  if (rte_sched_subport_read_stats(port_, subport, &stats, overloaded) != 0) return 0;
+  uint64_t bytes = 0;
+  for (uint64_t dropped : stats.n_bytes_tc_dropped) bytes += dropped;
+  return bytes;
+}
+
+void SchedPort::count_drops(rte_mempool* pool) {
+  if (!counts_drops()) return;
+  // More than a full queue of charges is not owed: the link has been idle for that long since.
+  const uint64_t most_owed = uint64_t{kQueuePackets} * max_frame_wire_bytes_;
+  rte_mbuf* charges[kChargesPerCall];
+  uint32_t count = 0;
+  for (uint32_t s = 0; s < local_subport_; ++s) {
+    Subport& subport = subports_[s];
+    subport.owed_bytes = std::min(subport.owed_bytes + read_dropped_bytes(s), most_owed);
+    while (subport.owed_bytes > 0 && count < kChargesPerCall) {
+      rte_mbuf* charge = rte_pktmbuf_alloc(pool);
+      if (charge == nullptr) break;
+      // No bigger than a frame: librte_sched sends nothing larger than its buckets.
+      auto bytes = static_cast<uint32_t>(std::min<uint64_t>(subport.owed_bytes, max_frame_wire_bytes_));
+      charge->pkt_len = bytes;
+      tag(charge, s, charge_pipe_, TrafficClass::kInteractive, 0);
+      subport.owed_bytes -= bytes;
+      subport.charged_bytes += bytes;
+      charges[count++] = charge;
+    }
+  }
+  if (count == 0) return;
+  backlog_ += static_cast<uint32_t>(rte_sched_port_enqueue(port_, charges, count));
+  // Charges the queue refused (freed by librte_sched) are owed again.
+  for (uint32_t s = 0; s < local_subport_; ++s) {
+    uint64_t refused = read_dropped_bytes(s);
+    subports_[s].charged_bytes -= std::min(refused, subports_[s].charged_bytes);
+    subports_[s].owed_bytes = std::min(subports_[s].owed_bytes + refused, most_owed);
   }
 }
 

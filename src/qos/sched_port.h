@@ -11,6 +11,11 @@
 //   p2p         -> best-effort TC, queue 3 (weight kP2pWeight: a small but guaranteed share)
 // Every queue has active queue management (PIE or RED) so the standing queue stays short.
 //
+// A download port can count what it drops against its links (Options::count_drops): the bytes
+// dropped in an internet subport are queued again as placeholder packets ("charges") in a pipe
+// of their own, which use the subport's rate like the packets they stand for and are freed, not
+// sent, when they leave.
+//
 // Single-writer: one lcore enqueues, dequeues and reconfigures (librte_sched's rule). Rates are
 // bytes per second inside librte_sched; this class takes the hierarchy's bits per second.
 #pragma once
@@ -53,6 +58,7 @@ class SchedPort {
     int socket = 0;
     uint32_t pipe_capacity = 0;     // pipes the internet subport can ever hold (rounded up to 2^n)
     QosConfig::Aqm aqm = QosConfig::Aqm::kPie;
+    bool count_drops = false;       // drops use the internet subports' rates (see count_drops())
   };
 
   // Throws std::runtime_error with librte_sched's complaint when the hierarchy cannot be built.
@@ -117,12 +123,24 @@ class SchedPort {
   // Packets tagged before; those that do not fit their queue or that AQM drops are freed by
   // librte_sched and show in the queue statistics. Returns how many were queued.
   uint32_t enqueue(rte_mbuf** packets, uint32_t count) {
-    return static_cast<uint32_t>(rte_sched_port_enqueue(port_, packets, count));
+    auto queued = static_cast<uint32_t>(rte_sched_port_enqueue(port_, packets, count));
+    backlog_ += queued;
+    return queued;
   }
-  // Up to `count` packets that the rates allow now.
-  uint32_t dequeue(rte_mbuf** packets, uint32_t count) {
-    return static_cast<uint32_t>(rte_sched_port_dequeue(port_, packets, count));
-  }
+  // Up to `count` packets that the rates allow now (charges that left are freed, not returned).
+  uint32_t dequeue(rte_mbuf** packets, uint32_t count);
+  // Packets and charges inside the scheduler now: while there are any, the owner dequeues.
+  uint64_t backlog() const { return backlog_; }
+
+  // With Options::count_drops, after an enqueue that dropped packets: the bytes each internet
+  // subport dropped since the last call (librte_sched's subport statistics, read and cleared)
+  // are queued as charges, made from `pool`'s mbufs (no data). A charge that does not fit its
+  // queue stays owed, up to a full queue of them; a dry pool leaves the bytes owed too.
+  void count_drops(rte_mempool* pool);
+  bool counts_drops() const { return charge_pipe_ != kNoChargePipe; }
+  // Dropped bytes (wire bytes) queued as charges since the port was built, by internet subport.
+  uint64_t charged_bytes(uint32_t subport) const { return subports_.at(subport).charged_bytes; }
+  uint64_t owed_bytes(uint32_t subport) const { return subports_.at(subport).owed_bytes; }
 
   // Packets queued now and dropped since the last reading (then cleared) for one class of one
   // pipe of one subport. Owner lcore only.
@@ -134,7 +152,9 @@ class SchedPort {
   // Packets inside the scheduler now, summed over every configured pipe's queues.
   uint64_t queued_packets();
 
-  uint32_t pipe_capacity() const { return pipes_per_subport_; }
+  // Pipes the subscribers can hold (the charges' pipe is beyond them).
+  uint32_t pipe_capacity() const { return counts_drops() ? charge_pipe_ : pipes_per_subport_; }
+  uint32_t charge_pipe() const { return charge_pipe_; }
   // Whether `pipe` is configured in every internet subport.
   bool pipe_configured(uint32_t pipe) const {
     return pipe < pipes_per_subport_ && std::all_of(subports_.begin(), subports_.end() - 1, [pipe](const Subport& s) {
@@ -157,10 +177,20 @@ class SchedPort {
   rte_sched_subport_profile_params subport_params(uint64_t rate_bytes_per_s) const;
   // Frees every queued packet before the port goes (see the destructor).
   void release_queued();
+  // Wire bytes dropped in `subport` since the last reading (librte_sched clears them).
+  uint64_t read_dropped_bytes(uint32_t subport);
+  bool is_charge(const rte_mbuf* packet) const {
+    return pipe_of(packet) == charge_pipe_ && subport_of(packet) != local_subport_;
+  }
+
+  static constexpr uint32_t kNoChargePipe = UINT32_MAX;
+  static constexpr uint32_t kChargesPerCall = 64;
 
   struct Subport {
     LinkFraming framing;
     uint64_t rate_bps = 0;
+    uint64_t owed_bytes = 0;     // dropped, not yet queued as charges
+    uint64_t charged_bytes = 0;  // queued as charges, in total
     std::map<PipeKey, uint32_t> pipe_profiles;  // the profiles added to it -> profile id
     std::vector<int32_t> pipe_profile;          // pipe -> profile, -1 none
   };
@@ -174,6 +204,8 @@ class SchedPort {
   uint32_t local_subport_ = 0;
   std::vector<uint32_t> subport_by_rx_port_;       // port index -> internet subport
   uint64_t port_rate_bps_ = 0;
+  uint32_t charge_pipe_ = kNoChargePipe;
+  uint64_t backlog_ = 0;
 };
 
 }  // namespace fairgate

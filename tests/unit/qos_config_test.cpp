@@ -430,6 +430,8 @@ TEST(QosConfig, QosFieldLimitsAreAccepted) {
       {{{"interactive_packet_bytes", 1500}}, [](const QosConfig& q) { EXPECT_EQ(q.interactive_packet_bytes, 1500); }},
       {{{"aqm", "pie"}}, [](const QosConfig& q) { EXPECT_EQ(q.aqm, QosConfig::Aqm::kPie); }},
       {{{"aqm", "red"}}, [](const QosConfig& q) { EXPECT_EQ(q.aqm, QosConfig::Aqm::kRed); }},
+      {{{"count_download_drops", false}}, [](const QosConfig& q) { EXPECT_FALSE(q.count_download_drops); }},
+      {{{"count_download_drops", true}}, [](const QosConfig& q) { EXPECT_TRUE(q.count_download_drops); }},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.qos.dump());
@@ -450,6 +452,7 @@ TEST(QosConfig, FairSharingDefaults) {
   EXPECT_EQ(qos.interactive_ports, (std::vector<uint16_t>{22, 23}));
   EXPECT_EQ(qos.interactive_packet_bytes, 256);
   EXPECT_EQ(qos.aqm, QosConfig::Aqm::kPie);
+  EXPECT_TRUE(qos.count_download_drops) << "downloads are shaped after the modem";
 }
 
 TEST(QosConfig, EveryFairSharingFieldIsRead) {
@@ -575,6 +578,8 @@ std::vector<BadConfig> bad_qos_cases() {
       {"aqm_unknown", qos("aqm", "codel"), "qos.aqm", "must be \"pie\" or \"red\""},
       {"aqm_case", qos("aqm", "PIE"), "qos.aqm", "must be \"pie\" or \"red\""},
       {"aqm_boolean", qos("aqm", false), "qos.aqm", "must be a string, not boolean"},
+      {"count_download_drops_string", qos("count_download_drops", "yes"), "qos.count_download_drops",
+       "must be true or false, not string"},
       // With qos on, every WAN carries the rates its shaping needs.
       {"wan_without_rate_down", drop(kWan, "rate_down"), "ports[1].rate_down", "required when qos.download is on"},
       {"wan_without_rate_up", drop(kWan, "rate_up"), "ports[1].rate_up", "required when qos.upload is on"},

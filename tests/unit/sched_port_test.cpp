@@ -249,6 +249,95 @@ TEST_F(SchedPortTest, AFullQueueDropsAndCounts) {
   EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u) << "every mbuf is back";
 }
 
+TEST_F(SchedPortTest, DroppedDownloadsAreChargedToTheirLinkAndNeverSent) {
+  auto node = build_hierarchy(shaped_config("2mbit"))[0];
+  ASSERT_TRUE(node.download);
+  SchedPort::Options counting = options();
+  counting.count_drops = true;
+  SchedPort port(node, counting);
+  ASSERT_TRUE(port.counts_drops());
+  EXPECT_EQ(port.charge_pipe(), 15u) << "the charges' pipe is beyond the 8 asked for (in 16: a power of two)";
+  EXPECT_EQ(port.pipe_capacity(), 15u) << "every other pipe is the subscribers'";
+
+  std::vector<rte_mbuf*> in;
+  for (int i = 0; i < SchedPort::kQueuePackets + 10; ++i) {
+    rte_mbuf* m = packet(1000, 'x');
+    port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
+    m->pkt_len = port.wire_bytes(SchedPort::kInternetSubport, m->pkt_len);  // as the sched stage does
+    in.push_back(m);
+  }
+  uint32_t queued = port.enqueue(in.data(), static_cast<uint32_t>(in.size()));
+  ASSERT_EQ(queued, SchedPort::kQueuePackets);
+  const unsigned in_pool = rte_mempool_avail_count(pool_);
+  port.count_drops(pool_);
+  // 10 frames of 1024 wire bytes, as charges of at most a full frame (1538 bytes): 7 of them.
+  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), 10u * 1024);
+  EXPECT_EQ(port.owed_bytes(SchedPort::kInternetSubport), 0u);
+  EXPECT_EQ(port.backlog(), queued + 7u);
+  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool - 7) << "a charge is an mbuf";
+  port.count_drops(pool_);
+  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), 10u * 1024) << "each drop is charged once";
+
+  std::vector<rte_mbuf*> out;
+  uint64_t deadline = rte_get_tsc_cycles() + 2 * rte_get_tsc_hz();
+  rte_mbuf* burst[32];
+  while (port.backlog() > 0 && rte_get_tsc_cycles() < deadline) {
+    uint32_t n = port.dequeue(burst, 32);
+    out.insert(out.end(), burst, burst + n);
+  }
+  EXPECT_EQ(port.backlog(), 0u) << "charges leave too";
+  ASSERT_EQ(out.size(), queued) << "only packets come out";
+  for (auto* m : out) {
+    EXPECT_EQ(*rte_pktmbuf_mtod(m, char*), 'x');
+    rte_pktmbuf_free(m);
+  }
+  EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u) << "every mbuf is back, charges too";
+}
+
+TEST_F(SchedPortTest, AtMostAFullQueueOfChargesIsOwed) {
+  SchedPort::Options counting = options();
+  counting.count_drops = true;
+  SchedPort port(build_hierarchy(shaped_config("2mbit"))[0], counting);
+  auto drop = [&](int count) {
+    std::vector<rte_mbuf*> in;
+    for (int i = 0; i < count; ++i) {
+      rte_mbuf* m = packet(1486, 'x');  // 1510 wire bytes
+      port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
+      m->pkt_len = port.wire_bytes(SchedPort::kInternetSubport, m->pkt_len);
+      in.push_back(m);
+    }
+    return port.enqueue(in.data(), static_cast<uint32_t>(in.size()));
+  };
+  ASSERT_EQ(drop(SchedPort::kQueuePackets + 500), SchedPort::kQueuePackets);
+  port.count_drops(pool_);
+  // 500 frames dropped; a queue of charges holds 64 full frames, and that much is charged.
+  const uint64_t full_queue = uint64_t{SchedPort::kQueuePackets} * 1538;
+  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), full_queue);
+  EXPECT_EQ(port.owed_bytes(SchedPort::kInternetSubport), 0u);
+  // The charges' queue is full now: further drops stay owed, up to a queue's worth.
+  ASSERT_EQ(drop(100), 0u);
+  port.count_drops(pool_);
+  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), full_queue) << "the queue refused them";
+  EXPECT_EQ(port.owed_bytes(SchedPort::kInternetSubport), full_queue);
+}
+
+TEST_F(SchedPortTest, UploadsAndPortsWithoutCountingDropNothingMore) {
+  auto hierarchy = build_hierarchy(shaped_config());
+  SchedPort upload(hierarchy[1], options());
+  EXPECT_FALSE(upload.counts_drops());
+  EXPECT_EQ(upload.pipe_capacity(), 8u);
+  rte_mbuf* m = packet(1000, 'x');
+  upload.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
+  ASSERT_EQ(upload.enqueue(&m, 1), 1u);
+  const unsigned in_pool = rte_mempool_avail_count(pool_);
+  upload.count_drops(pool_);
+  EXPECT_EQ(upload.backlog(), 1u);
+  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool);
+  auto out = drain(upload, 1);
+  ASSERT_EQ(out.size(), 1u);
+  rte_pktmbuf_free(out[0]);
+}
+
 TEST_F(SchedPortTest, DestroyingThePortReturnsEveryQueuedPacketEvenFromFullQueues) {
   // alice's 2 mbit/s ceil keeps her queues full; librte_sched alone would lose a full queue's
   // packets when the port is freed.
