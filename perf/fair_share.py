@@ -3,7 +3,8 @@
 fairgate with shaping off, through fairgate with shaping on, and through the Linux kernel set up
 the FairNAT way (HTB class per user), side by side.
 
-    sudo perf/fair_share.py [--duration 20] [--modes off,fairgate,kernel] [--cc cubic,bbr] [--workers 1]
+    sudo perf/fair_share.py [--duration 20] [--modes off,fairgate,kernel] [--cc cubic,bbr] [--loads bidir]
+                            [--workers 1]
 
 Every mode runs on the same veths with modem A (the only path LAN traffic takes to the internet)
 at 20 Mbit/s down and 5 Mbit/s up with its deep (400 ms) buffer:
@@ -13,6 +14,8 @@ at 20 Mbit/s down and 5 Mbit/s up with its deep (400 ms) buffer:
 - fairgate: fairgate with conf/lab.json (shaping on; every LAN host its own subscriber), told the
             modem's rates at run time with `link-rate port=wan0 down=20mbit up=5mbit`; it shapes
             to them less conf/lab.json's qos.rate_sub_percent (5 %, the default).
+- uncounted: the same with qos.count_download_drops off: downloads fairgate drops do not count
+            against the download rate (what the option changes).
 - kernel:   `tools/lab up --kernel` (nftables masquerade) plus FairNAT's HTB set-up: on lan0
             egress (download) and wan0 egress (upload) a root class at the same 95 % of the modem rate and
             a class per LAN host (rate = equal share, ceil = the root rate) with a pfifo leaf
@@ -20,11 +23,13 @@ at 20 Mbit/s down and 5 Mbit/s up with its deep (400 ms) buffer:
             by u32 on the destination; upload, whose source is masqueraded by then, by nftables
             `meta priority set 1:1X` in the forward chain (FairNAT's iptables CLASSIFY).
 
-For each mode and each TCP congestion control (cubic: loss-based, fills the modem buffer; bbr:
-this machine's default): lan1's idle ping RTT (median and 99th percentile), then lan2 with 8 TCP
-flows and lan3 with 1, both directions at once (iperf3 --bidir, the first 3 s omitted so slow
-start does not count), lan1's ping during that load, each heavy user's goodput per direction,
-lan2's share of the two users' sum, and the sum as a percentage of the modem rate.
+For each mode, each TCP congestion control (cubic: loss-based, fills the modem buffer; bbr:
+this machine's default) and each load (--loads; bidir: both directions at once, the issue's
+scenario; down or up: one direction only): lan1's idle ping RTT (median and 99th percentile),
+then lan2 with 8 TCP flows and lan3 with 1 (iperf3, the first 3 s omitted so slow start does not
+count), lan1's ping during that load, modem A's download queue during it (sampled every 50 ms),
+each heavy user's goodput per direction, lan2's share of the two users' sum, and the sum as a
+percentage of the modem rate.
 
 The script takes the lab down and up for every mode, so it refuses to start while a lab is up
 (someone may be using it), and always leaves it down, also on Ctrl-C.
@@ -37,15 +42,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 LAB = os.path.join(ROOT, "tools", "lab")
 LAB_CONFIG = os.path.join(ROOT, "conf", "lab.json")
 INET = "192.0.2.10"
-MODES = ("off", "fairgate", "kernel")
+MODES = ("off", "fairgate", "uncounted", "kernel")
 MODE_TITLES = {"off": "fairgate, shaping off", "fairgate": "fairgate, shaping on",
+               "uncounted": "fairgate, shaping on, drops not counted",
                "kernel": "Linux kernel, HTB per user (FairNAT way)"}
+# What the heavy users load: both directions at once (the issue's scenario), or one.
+LOADS = ("bidir", "down", "up")
 LAN_HOSTS = {"lan1": "10.10.0.11", "lan2": "10.10.0.12", "lan3": "10.10.0.13"}
 HEAVY = {"lan2": (5202, 8), "lan3": (5203, 1)}   # host: (iperf3 port, TCP flows)
 OMIT_S = 3
@@ -98,22 +107,34 @@ def tc_kbit(bps):
 # ------------------------------------------------------------------------------------------
 # Bringing each mode up
 
-def config_without_shaping():
-    """conf/lab.json without the qos section and the WAN rates: fairgate does NAT only."""
+def config_with(change, name):
+    """A copy of conf/lab.json changed by `change(config)`, in /tmp."""
     with open(LAB_CONFIG) as f:
         config = json.load(f)
-    config.pop("qos", None)
-    config.pop("subscribers", None)
-    # One link, as FairNAT had: unshaped, the modem's buffer would delay the WAN probes past their
-    # timeout and failover would move everyone to the other WAN.
-    config.pop("wan", None)
-    for port in config["ports"]:
-        port.pop("rate_down", None)
-        port.pop("rate_up", None)
-    fd, path = tempfile.mkstemp(prefix="fair_share-off-", suffix=".json", dir="/tmp")
+    change(config)
+    fd, path = tempfile.mkstemp(prefix=f"fair_share-{name}-", suffix=".json", dir="/tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(config, f, indent=1)
     return path
+
+
+def config_without_counting():
+    """conf/lab.json with qos.count_download_drops off."""
+    return config_with(lambda config: config["qos"].update({"count_download_drops": False}), "uncounted")
+
+
+def config_without_shaping():
+    """conf/lab.json without the qos section and the WAN rates: fairgate does NAT only."""
+    def change(config):
+        config.pop("qos", None)
+        config.pop("subscribers", None)
+        # One link, as FairNAT had: unshaped, the modem's buffer would delay the WAN probes past
+        # their timeout and failover would move everyone to the other WAN.
+        config.pop("wan", None)
+        for port in config["ports"]:
+            port.pop("rate_down", None)
+            port.pop("rate_up", None)
+    return config_with(change, "off")
 
 
 def kernel_htb(down_bps, up_bps):
@@ -164,18 +185,18 @@ def kernel_class_bytes():
     return counts
 
 
-def bring_up(mode, workers, down, up, off_config):
+def bring_up(mode, workers, down, up, configs):
     lab("down")
     if mode == "kernel":
         lab("up", "--kernel")
-    elif mode == "off":
-        lab("up", "--workers", str(workers), "--config", off_config)
+    elif mode in configs:
+        lab("up", "--workers", str(workers), "--config", configs[mode])
     else:
         lab("up", "--workers", str(workers))
     lab("modem", "a", "down", down, "up", up)
     if mode == "kernel":
         kernel_htb(rate_bps(down), rate_bps(up))
-    elif mode == "fairgate":
+    elif mode in ("fairgate", "uncounted"):
         ctl("wan-set", "link=wan0", "state=up")  # one link: see config_without_shaping
         ctl("link-rate", "port=wan0", f"down={down}", f"up={up}")
     # Resolve neighbours and create the NAT mappings before anything is timed.
@@ -206,14 +227,48 @@ def ping_result(process, timeout):
     return {"p50": statistics.median(rtts), "p99": percentile(rtts, 99), "replies": len(rtts), "sent": sent}
 
 
-def iperf_start(host, cc, duration):
+def iperf_start(host, cc, duration, load):
     port, flows = HEAVY[host]
-    return subprocess.Popen([LAB, "exec", host, "iperf3", "-c", INET, "-p", str(port), "-P", str(flows), "--bidir",
+    direction = {"bidir": ["--bidir"], "down": ["-R"], "up": []}[load]
+    return subprocess.Popen([LAB, "exec", host, "iperf3", "-c", INET, "-p", str(port), "-P", str(flows), *direction,
                              "-C", cc, "-t", str(duration), "-O", str(OMIT_S), "-J"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def iperf_result(host, process, timeout):
+class ModemQueue(threading.Thread):
+    """Samples modem A's download queue (bytes in its tbf on ispa's side) every 50 ms: the queue
+    upstream of fairgate on the download path, which no shaper after the modem controls."""
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples = []
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.05):
+            out = subprocess.run(["ip", "netns", "exec", "fglab-ispa", "tc", "-s", "qdisc", "show", "dev", "fg"],
+                                 capture_output=True, text=True).stdout
+            words = out.split()
+            if "backlog" in words:
+                self.samples.append(tc_bytes(words[words.index("backlog") + 1]))
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        if not self.samples:
+            return None
+        return {"p50": statistics.median(self.samples), "p99": percentile(self.samples, 99), "max": max(self.samples)}
+
+
+def tc_bytes(text):
+    """tc's "12Kb" or "1514b" as bytes."""
+    units = {"b": 1, "Kb": 1024, "Mb": 1024 * 1024}
+    for unit in ("Mb", "Kb", "b"):
+        if text.endswith(unit):
+            return int(float(text[:-len(unit)]) * units[unit])
+    return int(text)
+
+
+def iperf_result(host, process, timeout, load):
     out, err = process.communicate(timeout=timeout)
     try:
         report = json.loads(out)
@@ -223,21 +278,28 @@ def iperf_result(host, process, timeout):
         raise ModeFailed(f"iperf3 on {host}: {report['error']}")
     end = report["end"]
     # Receiver-side goodput over the measured (non-omitted) seconds: upload as the server
-    # received it, download as the client received it.
-    return {"down": end["sum_received_bidir_reverse"]["bits_per_second"],
-            "up": end["sum_received"]["bits_per_second"]}
+    # received it, download as the client received it (sum_received is the receiver's either way).
+    if load == "bidir":
+        return {"down": end["sum_received_bidir_reverse"]["bits_per_second"],
+                "up": end["sum_received"]["bits_per_second"]}
+    return {"down": 0.0, "up": 0.0, load: end["sum_received"]["bits_per_second"]}
 
 
-def measure(mode, cc, duration, down_bps, up_bps):
+def measure(mode, cc, load, duration, down_bps, up_bps):
     idle = ping_result(ping_start(50), timeout=60)
     pings = max(10, int((duration - OMIT_S - 2) / PING_INTERVAL_S))
     before = kernel_class_bytes() if mode == "kernel" else None
-    clients = {host: iperf_start(host, cc, duration) for host in HEAVY}
+    clients = {host: iperf_start(host, cc, duration, load) for host in HEAVY}
+    modem_queue = ModemQueue()
     try:
         time.sleep(OMIT_S + 1)   # slow start is over, queues have formed
+        modem_queue.start()
         loaded = ping_result(ping_start(pings), timeout=duration + 60)
-        goodput = {host: iperf_result(host, client, duration + 60) for host, client in clients.items()}
+        modem_queue = modem_queue.stop()
+        goodput = {host: iperf_result(host, client, duration + 60, load) for host, client in clients.items()}
     finally:
+        if isinstance(modem_queue, ModemQueue) and modem_queue.is_alive():
+            modem_queue.stop()
         for client in clients.values():
             if client.poll() is None:
                 client.kill()
@@ -251,29 +313,31 @@ def measure(mode, cc, duration, down_bps, up_bps):
                 if after.get(key, 0) - before.get(key, 0) < 100000:
                     raise ModeFailed(f"kernel HTB: class {key[1]} on {dev} carried almost nothing: "
                                      f"classification does not work ({after})")
-    elif mode == "fairgate":
+    elif mode in ("fairgate", "uncounted"):
         qos = ctl("qos")
     time.sleep(3)   # let the queues drain before the next run's idle ping
-    row = {"mode": mode, "cc": cc, "idle": idle, "loaded": loaded, "goodput": goodput, "qos": qos}
+    row = {"mode": mode, "cc": cc, "load": load, "idle": idle, "loaded": loaded, "modem_queue": modem_queue,
+           "goodput": goodput, "qos": qos}
     for direction, link in (("down", down_bps), ("up", up_bps)):
         a, b = goodput["lan2"][direction], goodput["lan3"][direction]
-        row[f"share_{direction}"] = a / (a + b) if a + b else 0.0
-        row[f"total_{direction}"] = (a + b) / link
+        row[f"share_{direction}"] = a / (a + b) if a + b else None
+        row[f"total_{direction}"] = (a + b) / link if a + b else None
     return row
 
 
-def run_mode(mode, args, off_config):
+def run_mode(mode, args, configs):
     rows = []
     try:
-        bring_up(mode, args.workers, args.down, args.up, off_config)
-        for cc in args.cc:
-            rows.append(measure(mode, cc, args.duration, rate_bps(args.down), rate_bps(args.up)))
-            print(f"fair_share: {mode} {cc}: done", file=sys.stderr, flush=True)
+        bring_up(mode, args.workers, args.down, args.up, configs)
+        for load in args.loads:
+            for cc in args.cc:
+                rows.append(measure(mode, cc, load, args.duration, rate_bps(args.down), rate_bps(args.up)))
+                print(f"fair_share: {mode} {cc} {load}: done", file=sys.stderr, flush=True)
     except ModeFailed as failure:
         print(f"fair_share: {mode}: {failure}", file=sys.stderr, flush=True)
-        done = {row["cc"] for row in rows}
-        rows += [{"mode": mode, "cc": cc, "error": str(failure).splitlines()[0][:160]}
-                 for cc in args.cc if cc not in done]
+        done = {(row["cc"], row["load"]) for row in rows}
+        rows += [{"mode": mode, "cc": cc, "load": load, "error": str(failure).splitlines()[0][:160]}
+                 for load in args.loads for cc in args.cc if (cc, load) not in done]
     finally:
         lab("down", check=False)
     return rows
@@ -283,38 +347,41 @@ def run_mode(mode, args, off_config):
 # Reporting
 
 def targets(row):
-    """The issue's targets for shaping: which ones this row meets."""
+    """The issue's targets for shaping: which ones this row meets, per loaded direction."""
     met = []
     ok_latency = (row["loaded"]["p50"] <= row["idle"]["p50"] + 10 and row["loaded"]["p99"] <= row["idle"]["p99"] + 10)
     met.append("latency " + ("yes" if ok_latency else "no"))
-    ok_split = all(0.40 <= row[f"share_{d}"] <= 0.60 for d in ("down", "up"))
+    directions = [d for d in ("down", "up") if row[f"total_{d}"] is not None]
+    ok_split = all(0.40 <= row[f"share_{d}"] <= 0.60 for d in directions)
     met.append("split " + ("yes" if ok_split else "no"))
-    ok_total = all(row[f"total_{d}"] >= 0.90 for d in ("down", "up"))
-    met.append("total " + ("yes" if ok_total else "no"))
+    met += [f"total {d} " + ("yes" if row[f"total_{d}"] >= 0.90 else "no") for d in directions]
     return ", ".join(met)
 
 
 def table(rows, args):
     mbit = lambda bps: f"{bps / 1e6:.2f}"
+    percent = lambda value: "-" if value is None else f"{value * 100:.0f} %"
+    kbytes = lambda q: "-" if not q else f"{q['p50'] / 1000:.0f} / {q['p99'] / 1000:.0f} / {q['max'] / 1000:.0f}"
     lines = [
-        "| gateway | TCP | idle ping p50 / p99 (ms) | ping under load p50 / p99 (ms) | "
+        "| gateway | TCP | load | idle ping p50 / p99 (ms) | ping under load p50 / p99 (ms) | "
+        "modem A's download queue p50 / p99 / max (kB) | "
         "download lan2 (8 flows) / lan3 (1 flow) (Mbit/s) | lan2's share of download | download total, % of "
         f"{args.down} | upload lan2 / lan3 (Mbit/s) | lan2's share of upload | upload total, % of {args.up} | "
         "issue targets met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         title = MODE_TITLES[row["mode"]]
         if "error" in row:
-            lines.append(f"| {title} | {row['cc']} | not measured: {row['error']} |" + " |" * 8)
+            lines.append(f"| {title} | {row['cc']} | {row['load']} | not measured: {row['error']} |" + " |" * 9)
             continue
         g = row["goodput"]
         lines.append(
-            f"| {title} | {row['cc']} | {row['idle']['p50']:.2f} / {row['idle']['p99']:.2f} | "
-            f"{row['loaded']['p50']:.1f} / {row['loaded']['p99']:.1f} | "
-            f"{mbit(g['lan2']['down'])} / {mbit(g['lan3']['down'])} | {row['share_down'] * 100:.0f} % | "
-            f"{row['total_down'] * 100:.0f} % | {mbit(g['lan2']['up'])} / {mbit(g['lan3']['up'])} | "
-            f"{row['share_up'] * 100:.0f} % | {row['total_up'] * 100:.0f} % | {targets(row)} |")
+            f"| {title} | {row['cc']} | {row['load']} | {row['idle']['p50']:.2f} / {row['idle']['p99']:.2f} | "
+            f"{row['loaded']['p50']:.1f} / {row['loaded']['p99']:.1f} | {kbytes(row['modem_queue'])} | "
+            f"{mbit(g['lan2']['down'])} / {mbit(g['lan3']['down'])} | {percent(row['share_down'])} | "
+            f"{percent(row['total_down'])} | {mbit(g['lan2']['up'])} / {mbit(g['lan3']['up'])} | "
+            f"{percent(row['share_up'])} | {percent(row['total_up'])} | {targets(row)} |")
     return "\n".join(lines)
 
 
@@ -325,7 +392,9 @@ def interrupt(*_):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=20, help="seconds of iperf3 load per run (default 20)")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: off, fairgate, kernel")
+    parser.add_argument("--modes", default="off,fairgate,kernel",
+                        help="comma-separated: off, fairgate, uncounted, kernel (default off,fairgate,kernel)")
+    parser.add_argument("--loads", default="bidir", help="comma-separated: bidir, down, up (default bidir)")
     parser.add_argument("--cc", default="cubic,bbr", help="comma-separated TCP congestion controls")
     parser.add_argument("--workers", type=int, default=1, help="fairgate's workers (default 1)")
     parser.add_argument("--down", default="20mbit", help="modem A's download rate (default 20mbit)")
@@ -334,6 +403,9 @@ def main():
     args = parser.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
     args.cc = [c for c in args.cc.split(",") if c]
+    args.loads = [load for load in args.loads.split(",") if load]
+    if set(args.loads) - set(LOADS):
+        parser.error(f"unknown load(s) {', '.join(sorted(set(args.loads) - set(LOADS)))}; choose from {', '.join(LOADS)}")
     unknown = set(args.modes) - set(MODES)
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
@@ -347,22 +419,23 @@ def main():
 
     # SIGTERM ends the run like Ctrl-C: through the finally below, which takes the lab down.
     signal.signal(signal.SIGTERM, interrupt)
-    off_config = config_without_shaping()
+    configs = {"off": config_without_shaping(), "uncounted": config_without_counting()}
     rows = []
     try:
         for mode in args.modes:
-            rows += run_mode(mode, args, off_config)
+            rows += run_mode(mode, args, configs)
     except KeyboardInterrupt:
         print("fair_share: interrupted; taking the lab down", file=sys.stderr)
         raise SystemExit(130)
     finally:
         lab("down", check=False)
-        os.unlink(off_config)
+        for path in configs.values():
+            os.unlink(path)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print(f"modem A {args.down} down / {args.up} up, 400 ms buffer; lan2 8 TCP flows and lan3 1 flow, both "
-          f"directions, {args.duration} s (first {OMIT_S} s omitted); lan1 pings {INET} every "
+    print(f"modem A {args.down} down / {args.up} up, 400 ms buffer; lan2 8 TCP flows and lan3 1 flow, "
+          f"{args.duration} s (first {OMIT_S} s omitted); lan1 pings {INET} every "
           f"{PING_INTERVAL_S} s; fairgate workers: {args.workers}\n")
     print(table(rows, args))
 

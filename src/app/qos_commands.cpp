@@ -38,11 +38,15 @@ const PipeNode* pipe_node(const PortNode& port, uint32_t pipe) {
   return nullptr;
 }
 
-// Each internet subport of a port: the link it is shaped to and its rates.
-Json internet_subports_json(const PortNode& port) {
+// Each internet subport of a port: the link it is shaped to and its rates; with its scheduler,
+// the dropped downloads counted against it (qos.count_download_drops).
+Json internet_subports_json(const PortNode& port, const SchedPort* sched = nullptr) {
   Json links = Json::array();
-  for (const auto& subport : port.internet())
+  for (uint32_t s = 0; s < port.internet().size(); ++s) {
+    const SubportNode& subport = port.internet()[s];
     links.push_back({{"subport", subport.name}, {"rate_bps", subport.rate_bps}, {"ceil_bps", subport.ceil_bps}});
+    if (sched != nullptr && sched->counts_drops()) links.back()["charged_drop_bytes"] = sched->charged_bytes(s);
+  }
   return links;
 }
 
@@ -155,7 +159,7 @@ Json qos_result(Gateway& gateway, const JsonField& args) {
                      {"link_bps", port->link_bps},
                      {"rate_bps", port->internet_rate_bps()},
                      {"ceil_bps", port->internet_ceil_bps()},
-                     {"links", internet_subports_json(*port)},
+                     {"links", internet_subports_json(*port, schedulers[i]->sched.get())},
                      {"gateway",
                       {{"rate_bps", port->local().rate_bps},
                        {"now_bps", static_cast<uint64_t>(qos.gateway_rate_bps(i))},

@@ -115,6 +115,7 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
   pipes_per_subport_ = std::bit_ceil(options.count_drops ? capacity + 1 : capacity);
   pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
   if (options.count_drops) charge_pipe_ = pipes_per_subport_ - 1;
+  charged_ = std::vector<RelaxedCounter>(node.subports.size());
   if (node.subports.size() < 2) throw std::runtime_error("scheduler: port " + node.name + " has no internet subport");
   local_subport_ = static_cast<uint32_t>(node.subports.size() - 1);
   for (uint32_t s = 0; s < node.subports.size(); ++s) {
@@ -338,7 +339,7 @@ void SchedPort::count_drops(rte_mempool* pool) {
       charge->pkt_len = bytes;
       tag(charge, s, charge_pipe_, TrafficClass::kInteractive, 0);
       subport.owed_bytes -= bytes;
-      subport.charged_bytes += bytes;
+      subport.charging_bytes += bytes;
       charges[count++] = charge;
     }
   }
@@ -346,9 +347,11 @@ void SchedPort::count_drops(rte_mempool* pool) {
   backlog_ += static_cast<uint32_t>(rte_sched_port_enqueue(port_, charges, count));
   // Charges the queue refused (freed by librte_sched) are owed again.
   for (uint32_t s = 0; s < local_subport_; ++s) {
-    uint64_t refused = read_dropped_bytes(s);
-    subports_[s].charged_bytes -= std::min(refused, subports_[s].charged_bytes);
-    subports_[s].owed_bytes = std::min(subports_[s].owed_bytes + refused, most_owed);
+    Subport& subport = subports_[s];
+    uint64_t refused = std::min(read_dropped_bytes(s), subport.charging_bytes);
+    charged_[s].add(subport.charging_bytes - refused);
+    subport.charging_bytes = 0;
+    subport.owed_bytes = std::min(subport.owed_bytes + refused, most_owed);
   }
 }
 

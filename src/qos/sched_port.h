@@ -21,6 +21,7 @@
 #pragma once
 
 #include "config/config.h"
+#include "core/counters.h"
 #include "qos/hierarchy.h"
 
 #include <rte_ether.h>
@@ -138,8 +139,9 @@ class SchedPort {
   // queue stays owed, up to a full queue of them; a dry pool leaves the bytes owed too.
   void count_drops(rte_mempool* pool);
   bool counts_drops() const { return charge_pipe_ != kNoChargePipe; }
-  // Dropped bytes (wire bytes) queued as charges since the port was built, by internet subport.
-  uint64_t charged_bytes(uint32_t subport) const { return subports_.at(subport).charged_bytes; }
+  // Dropped bytes (wire bytes) queued as charges since the port was built, by internet subport
+  // (any thread may read it), and those still owed (owner only).
+  uint64_t charged_bytes(uint32_t subport) const { return charged_.at(subport).get(); }
   uint64_t owed_bytes(uint32_t subport) const { return subports_.at(subport).owed_bytes; }
 
   // Packets queued now and dropped since the last reading (then cleared) for one class of one
@@ -190,7 +192,7 @@ class SchedPort {
     LinkFraming framing;
     uint64_t rate_bps = 0;
     uint64_t owed_bytes = 0;     // dropped, not yet queued as charges
-    uint64_t charged_bytes = 0;  // queued as charges, in total
+    uint64_t charging_bytes = 0;  // in the charges being queued now
     std::map<PipeKey, uint32_t> pipe_profiles;  // the profiles added to it -> profile id
     std::vector<int32_t> pipe_profile;          // pipe -> profile, -1 none
   };
@@ -205,6 +207,7 @@ class SchedPort {
   std::vector<uint32_t> subport_by_rx_port_;       // port index -> internet subport
   uint64_t port_rate_bps_ = 0;
   uint32_t charge_pipe_ = kNoChargePipe;
+  std::vector<RelaxedCounter> charged_;  // by subport
   uint64_t backlog_ = 0;
 };
 
