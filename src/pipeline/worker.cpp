@@ -220,12 +220,8 @@ unsigned Worker::service_schedulers() {
     SchedPort& sched = *scheduler->sched;
     unsigned arrived = rte_ring_dequeue_burst(scheduler->inbox, reinterpret_cast<void**>(pkts), kSchedBurst, nullptr);
     if (arrived != 0) {
-      rte_mempool* pool = pkts[0]->pool;
-      uint32_t queued = sched.enqueue(pkts, arrived);  // the rest was freed by the scheduler
-      if (queued < arrived) {
-        counters_.drop(DropReason::kSchedQueueFull, arrived - queued);
-        sched.count_drops(pool);
-      }
+      uint32_t queued = sched.enqueue(pkts, arrived);  // the rest was freed (or charged) by the scheduler
+      if (queued < arrived) counters_.drop(DropReason::kSchedQueueFull, arrived - queued);
       moved += arrived;
     }
     if (sched.backlog() == 0) continue;

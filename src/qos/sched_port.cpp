@@ -26,9 +26,10 @@ std::atomic<uint32_t> port_serial{0};
 // librte_sched's PIE wants a queue under every traffic class, so the ten fairgate does not use
 // get the smallest it accepts (they never see a packet).
 constexpr uint16_t kUnusedQueuePackets = 2;
-uint16_t queue_packets(uint32_t sched_tc) {
-  return sched_tc == 0 || sched_tc == 1 || sched_tc == RTE_SCHED_TRAFFIC_CLASS_BE ? SchedPort::kQueuePackets
-                                                                               : kUnusedQueuePackets;
+uint16_t queue_packets(uint32_t sched_tc, bool count_drops) {
+  bool used = sched_tc == 0 || sched_tc == 1 || sched_tc == RTE_SCHED_TRAFFIC_CLASS_BE ||
+              (count_drops && sched_tc == SchedPort::kChargeTc);
+  return used ? SchedPort::kQueuePackets : kUnusedQueuePackets;
 }
 
 // Three significant digits, so rates that differ by less than 0.1 % share one profile and a
@@ -59,12 +60,12 @@ void check_or_lost(int result, rte_sched_port*& port, const std::string& what) {
   throw std::runtime_error("scheduler: " + what + " failed (" + std::to_string(result) + "), port lost");
 }
 
-rte_sched_cman_params cman_params(QosConfig::Aqm aqm) {
+rte_sched_cman_params cman_params(QosConfig::Aqm aqm, bool count_drops) {
   rte_sched_cman_params params{};
   if (aqm == QosConfig::Aqm::kPie) {
     params.cman_mode = RTE_SCHED_CMAN_PIE;
     for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc)
-      params.pie_params[tc] = {kPieTargetMs, kPieUpdateMs, kPieMaxBurstMs, queue_packets(tc)};
+      params.pie_params[tc] = {kPieTargetMs, kPieUpdateMs, kPieMaxBurstMs, queue_packets(tc, count_drops)};
   } else {
     params.cman_mode = RTE_SCHED_CMAN_RED;
     // Thresholds of zero leave RED off for the classes fairgate does not use.
@@ -110,11 +111,9 @@ SchedPort::PipeKey SchedPort::pipe_key(uint64_t ceil_bps, uint64_t rate_bps, uin
 }
 
 SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(options.mtu) {
-  uint32_t capacity = std::max<uint32_t>(options.pipe_capacity, 1);
-  // The charges take the last pipe, beyond every subscriber's.
-  pipes_per_subport_ = std::bit_ceil(options.count_drops ? capacity + 1 : capacity);
+  pipes_per_subport_ = std::bit_ceil(std::max<uint32_t>(options.pipe_capacity, 1));
   pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
-  if (options.count_drops) charge_pipe_ = pipes_per_subport_ - 1;
+  count_drops_ = options.count_drops;
   charged_ = std::vector<RelaxedCounter>(node.subports.size());
   if (node.subports.size() < 2) throw std::runtime_error("scheduler: port " + node.name + " has no internet subport");
   local_subport_ = static_cast<uint32_t>(node.subports.size() - 1);
@@ -160,9 +159,10 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
     first_params.tc_period = tc_period_ms(first_params.tb_rate);
     first_params.tc_ov_weight = 1;
     for (auto& weight : first_params.wrr_weights) weight = 1;
-    rte_sched_cman_params aqm = cman_params(options.aqm);
+    rte_sched_cman_params aqm = cman_params(options.aqm, count_drops_);
     rte_sched_subport_params params{};
-    for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc) params.qsize[tc] = queue_packets(tc);
+    for (uint32_t tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; ++tc)
+      params.qsize[tc] = queue_packets(tc, count_drops_);
     params.pipe_profiles = &first_params;
     params.n_pipe_profiles = 1;
     params.n_max_pipe_profiles = kMaxProfiles;
@@ -293,9 +293,6 @@ void SchedPort::apply(const PortNode& node) {
     uint64_t smallest = UINT64_MAX;
     for (const auto& pipe : subport.pipes) smallest = std::min(smallest, std::max<uint64_t>(pipe.rate_bps, 1));
     for (const auto& pipe : subport.pipes) set_pipe(s, pipe.pipe, pipe_key(pipe.ceil_bps, pipe.rate_bps, smallest));
-    // Charges may use the whole subport (their interactive class half of it): what was dropped
-    // is paid for soon, while the senders still react to it.
-    if (counts_drops()) set_pipe(s, charge_pipe_, pipe_key(subport.ceil_bps, subport.ceil_bps, subport.ceil_bps));
   }
 }
 
@@ -313,46 +310,59 @@ uint32_t SchedPort::dequeue(rte_mbuf** packets, uint32_t count) {
   return kept;
 }
 
-uint64_t SchedPort::read_dropped_bytes(uint32_t subport) {
-  rte_sched_subport_stats stats{};
-  uint32_t overloaded[RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE];
-  if (rte_sched_subport_read_stats(port_, subport, &stats, overloaded) != 0) return 0;
-  uint64_t bytes = 0;
-  for (uint64_t dropped : stats.n_bytes_tc_dropped) bytes += dropped;
-  return bytes;
+uint32_t SchedPort::enqueue(rte_mbuf** packets, uint32_t count) {
+  if (!count_drops_) {
+    auto queued = static_cast<uint32_t>(rte_sched_port_enqueue(port_, packets, count));
+    backlog_ += queued;
+    return queued;
+  }
+  uint32_t queued = 0;
+  for (uint32_t first = 0; first < count; first += kEnqueueChunk)
+    queued += enqueue_counting_drops(packets + first, std::min(count - first, kEnqueueChunk));
+  return queued;
 }
 
-void SchedPort::count_drops(rte_mempool* pool) {
-  if (!counts_drops()) return;
-  // More than a full queue of charges is not owed: the link has been idle for that long since.
-  const uint64_t most_owed = uint64_t{kQueuePackets} * max_frame_wire_bytes_;
-  rte_mbuf* charges[kChargesPerCall];
-  uint32_t count = 0;
-  for (uint32_t s = 0; s < local_subport_; ++s) {
-    Subport& subport = subports_[s];
-    subport.owed_bytes = std::min(subport.owed_bytes + read_dropped_bytes(s), most_owed);
-    while (subport.owed_bytes > 0 && count < kChargesPerCall) {
-      rte_mbuf* charge = rte_pktmbuf_alloc(pool);
-      if (charge == nullptr) break;
-      // No bigger than a frame: librte_sched sends nothing larger than its buckets.
-      auto bytes = static_cast<uint32_t>(std::min<uint64_t>(subport.owed_bytes, max_frame_wire_bytes_));
-      charge->pkt_len = bytes;
-      tag(charge, s, charge_pipe_, TrafficClass::kInteractive, 0);
-      subport.owed_bytes -= bytes;
-      subport.charging_bytes += bytes;
-      charges[count++] = charge;
+uint32_t SchedPort::enqueue_counting_drops(rte_mbuf** packets, uint32_t count) {
+  // librte_sched frees what it drops and does not say which. While it has them, the packets hold
+  // one more reference: one it dropped comes back with the reference count it had before.
+  uint16_t references[kEnqueueChunk];
+  for (uint32_t i = 0; i < count; ++i) {
+    references[i] = rte_mbuf_refcnt_read(packets[i]);
+    // A chain's other segments keep their count: librte_sched would free them under the first.
+    if (packets[i]->nb_segs == 1) rte_mbuf_refcnt_set(packets[i], static_cast<uint16_t>(references[i] + 1));
+  }
+  // The array is read again below: librte_sched leaves it as it was.
+  auto queued = static_cast<uint32_t>(rte_sched_port_enqueue(port_, packets, count));
+  backlog_ += queued;
+  rte_mbuf* charges[kEnqueueChunk];
+  uint32_t charge_subports[kEnqueueChunk], charge_bytes[kEnqueueChunk];
+  uint32_t charge_count = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    rte_mbuf* packet = packets[i];
+    if (packet->nb_segs != 1) continue;
+    if (rte_mbuf_refcnt_read(packet) != references[i]) {  // queued: only this lcore takes it out
+      rte_mbuf_refcnt_set(packet, references[i]);
+      continue;
     }
+    // Dropped, and ours again. Packets of the gateway's own, or shared with another holder, are
+    // let go; the rest pay in their pipe's charge class.
+    uint32_t subport = subport_of(packet);
+    if (subport == local_subport_ || references[i] != 1) {
+      rte_pktmbuf_free(packet);
+      continue;
+    }
+    rte_sched_port_pkt_write(port_, packet, subport, pipe_of(packet), kChargeTc, 0, RTE_COLOR_GREEN);
+    charge_subports[charge_count] = subport;
+    charge_bytes[charge_count] = packet->pkt_len;  // librte_sched frees a charge it drops
+    charges[charge_count++] = packet;
   }
-  if (count == 0) return;
-  backlog_ += static_cast<uint32_t>(rte_sched_port_enqueue(port_, charges, count));
-  // Charges the queue refused (freed by librte_sched) are owed again.
-  for (uint32_t s = 0; s < local_subport_; ++s) {
-    Subport& subport = subports_[s];
-    uint64_t refused = std::min(read_dropped_bytes(s), subport.charging_bytes);
-    charged_[s].add(subport.charging_bytes - refused);
-    subport.charging_bytes = 0;
-    subport.owed_bytes = std::min(subport.owed_bytes + refused, most_owed);
+  for (uint32_t i = 0; i < charge_count; ++i) {
+    // One at a time, to know which were taken; charges are few (what AQM drops).
+    if (rte_sched_port_enqueue(port_, charges + i, 1) != 1) continue;
+    charged_[charge_subports[i]].add(charge_bytes[i]);
+    ++backlog_;
   }
+  return queued;
 }
 
 SchedPort::QueueReading SchedPort::read_class(uint32_t subport, uint32_t pipe, TrafficClass tc) {

@@ -11,10 +11,11 @@
 //   p2p         -> best-effort TC, queue 3 (weight kP2pWeight: a small but guaranteed share)
 // Every queue has active queue management (PIE or RED) so the standing queue stays short.
 //
-// A download port can count what it drops against its links (Options::count_drops): the bytes
-// dropped in an internet subport are queued again as placeholder packets ("charges") in a pipe
-// of their own, which use the subport's rate like the packets they stand for and are freed, not
-// sent, when they leave.
+// A download port can count what it drops against its links (Options::count_drops): a packet
+// dropped in an internet subport is queued again as a "charge" in its own pipe's charge class
+// (librte_sched's traffic class 2: below normal, above bulk), where it uses the pipe's and the
+// link's rates like a packet sent, and is freed, not sent, when it leaves. The subscriber whose
+// traffic was dropped pays, before its own bulk traffic.
 //
 // Single-writer: one lcore enqueues, dequeues and reconfigures (librte_sched's rule). Rates are
 // bytes per second inside librte_sched; this class takes the hierarchy's bits per second.
@@ -59,7 +60,7 @@ class SchedPort {
     int socket = 0;
     uint32_t pipe_capacity = 0;     // pipes the internet subport can ever hold (rounded up to 2^n)
     QosConfig::Aqm aqm = QosConfig::Aqm::kPie;
-    bool count_drops = false;       // drops use the internet subports' rates (see count_drops())
+    bool count_drops = false;       // drops in the internet subports use their rates (see above)
   };
 
   // Throws std::runtime_error with librte_sched's complaint when the hierarchy cannot be built.
@@ -122,27 +123,21 @@ class SchedPort {
     rte_sched_port_pkt_write(port_, packet, subport, pipe, sched_tc, queue, RTE_COLOR_GREEN);
   }
   // Packets tagged before; those that do not fit their queue or that AQM drops are freed by
-  // librte_sched and show in the queue statistics. Returns how many were queued.
-  uint32_t enqueue(rte_mbuf** packets, uint32_t count) {
-    auto queued = static_cast<uint32_t>(rte_sched_port_enqueue(port_, packets, count));
-    backlog_ += queued;
-    return queued;
-  }
+  // librte_sched and show in the queue statistics (with count_drops those of the internet
+  // subports are queued as charges instead; a charge that does not fit is freed, unpaid).
+  // Returns how many packets were queued.
+  uint32_t enqueue(rte_mbuf** packets, uint32_t count);
   // Up to `count` packets that the rates allow now (charges that left are freed, not returned).
   uint32_t dequeue(rte_mbuf** packets, uint32_t count);
   // Packets and charges inside the scheduler now: while there are any, the owner dequeues.
   uint64_t backlog() const { return backlog_; }
 
-  // With Options::count_drops, after an enqueue that dropped packets: the bytes each internet
-  // subport dropped since the last call (librte_sched's subport statistics, read and cleared)
-  // are queued as charges, made from `pool`'s mbufs (no data). A charge that does not fit its
-  // queue stays owed, up to a full queue of them; a dry pool leaves the bytes owed too.
-  void count_drops(rte_mempool* pool);
-  bool counts_drops() const { return charge_pipe_ != kNoChargePipe; }
-  // Dropped bytes (wire bytes) queued as charges since the port was built, by internet subport
-  // (any thread may read it), and those still owed (owner only).
+  bool counts_drops() const { return count_drops_; }
+  // Dropped bytes (wire bytes) queued as charges since the port was built, by internet subport;
+  // any thread may read it.
   uint64_t charged_bytes(uint32_t subport) const { return charged_.at(subport).get(); }
-  uint64_t owed_bytes(uint32_t subport) const { return subports_.at(subport).owed_bytes; }
+  // librte_sched's traffic class (and queue in the pipe) of charges.
+  static constexpr uint32_t kChargeTc = 2;
 
   // Packets queued now and dropped since the last reading (then cleared) for one class of one
   // pipe of one subport. Owner lcore only.
@@ -154,9 +149,7 @@ class SchedPort {
   // Packets inside the scheduler now, summed over every configured pipe's queues.
   uint64_t queued_packets();
 
-  // Pipes the subscribers can hold (the charges' pipe is beyond them).
-  uint32_t pipe_capacity() const { return counts_drops() ? charge_pipe_ : pipes_per_subport_; }
-  uint32_t charge_pipe() const { return charge_pipe_; }
+  uint32_t pipe_capacity() const { return pipes_per_subport_; }
   // Whether `pipe` is configured in every internet subport.
   bool pipe_configured(uint32_t pipe) const {
     return pipe < pipes_per_subport_ && std::all_of(subports_.begin(), subports_.end() - 1, [pipe](const Subport& s) {
@@ -179,20 +172,15 @@ class SchedPort {
   rte_sched_subport_profile_params subport_params(uint64_t rate_bytes_per_s) const;
   // Frees every queued packet before the port goes (see the destructor).
   void release_queued();
-  // Wire bytes dropped in `subport` since the last reading (librte_sched clears them).
-  uint64_t read_dropped_bytes(uint32_t subport);
-  bool is_charge(const rte_mbuf* packet) const {
-    return pipe_of(packet) == charge_pipe_ && subport_of(packet) != local_subport_;
+  uint32_t enqueue_counting_drops(rte_mbuf** packets, uint32_t count);
+  static bool is_charge(const rte_mbuf* packet) {
+    return (rte_mbuf_sched_queue_get(packet) & (RTE_SCHED_QUEUES_PER_PIPE - 1)) == kChargeTc;
   }
-
-  static constexpr uint32_t kNoChargePipe = UINT32_MAX;
-  static constexpr uint32_t kChargesPerCall = 64;
+  static constexpr uint32_t kEnqueueChunk = 64;  // packets counted at a time
 
   struct Subport {
     LinkFraming framing;
     uint64_t rate_bps = 0;
-    uint64_t owed_bytes = 0;     // dropped, not yet queued as charges
-    uint64_t charging_bytes = 0;  // in the charges being queued now
     std::map<PipeKey, uint32_t> pipe_profiles;  // the profiles added to it -> profile id
     std::vector<int32_t> pipe_profile;          // pipe -> profile, -1 none
   };
@@ -206,7 +194,7 @@ class SchedPort {
   uint32_t local_subport_ = 0;
   std::vector<uint32_t> subport_by_rx_port_;       // port index -> internet subport
   uint64_t port_rate_bps_ = 0;
-  uint32_t charge_pipe_ = kNoChargePipe;
+  bool count_drops_ = false;
   std::vector<RelaxedCounter> charged_;  // by subport
   uint64_t backlog_ = 0;
 };

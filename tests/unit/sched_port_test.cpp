@@ -12,6 +12,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <bit>
 #include <set>
 #include <vector>
 
@@ -249,15 +250,24 @@ TEST_F(SchedPortTest, AFullQueueDropsAndCounts) {
   EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u) << "every mbuf is back";
 }
 
-TEST_F(SchedPortTest, DroppedDownloadsAreChargedToTheirLinkAndNeverSent) {
+// Packets and charges queued in one class of one pipe (librte_sched's queue, read and cleared).
+uint16_t queue_length(SchedPort& port, uint32_t pipe, uint32_t queue_in_pipe) {
+  rte_sched_queue_stats stats{};
+  uint16_t length = 0;
+  uint32_t pipes_log2 = static_cast<uint32_t>(std::countr_zero(port.pipe_capacity()));
+  rte_sched_queue_read_stats(port.raw(), (SchedPort::kInternetSubport << (pipes_log2 + 4)) | (pipe << 4) | queue_in_pipe,
+                             &stats, &length);
+  return length;
+}
+
+TEST_F(SchedPortTest, DroppedDownloadsAreChargedInTheirPipeAndNeverSent) {
   auto node = build_hierarchy(shaped_config("2mbit"))[0];
   ASSERT_TRUE(node.download);
   SchedPort::Options counting = options();
   counting.count_drops = true;
   SchedPort port(node, counting);
   ASSERT_TRUE(port.counts_drops());
-  EXPECT_EQ(port.charge_pipe(), 15u) << "the charges' pipe is beyond the 8 asked for (in 16: a power of two)";
-  EXPECT_EQ(port.pipe_capacity(), 15u) << "every other pipe is the subscribers'";
+  EXPECT_EQ(port.pipe_capacity(), 8u) << "no pipe is taken from the subscribers";
 
   std::vector<rte_mbuf*> in;
   for (int i = 0; i < SchedPort::kQueuePackets + 10; ++i) {
@@ -266,17 +276,16 @@ TEST_F(SchedPortTest, DroppedDownloadsAreChargedToTheirLinkAndNeverSent) {
     m->pkt_len = port.wire_bytes(SchedPort::kInternetSubport, m->pkt_len);  // as the sched stage does
     in.push_back(m);
   }
-  uint32_t queued = port.enqueue(in.data(), static_cast<uint32_t>(in.size()));
-  ASSERT_EQ(queued, SchedPort::kQueuePackets);
   const unsigned in_pool = rte_mempool_avail_count(pool_);
-  port.count_drops(pool_);
-  // 10 frames of 1024 wire bytes, as charges of at most a full frame (1538 bytes): 7 of them.
+  uint32_t queued = port.enqueue(in.data(), static_cast<uint32_t>(in.size()));
+  ASSERT_EQ(queued, SchedPort::kQueuePackets) << "the 10 that do not fit are dropped";
+  // They are charged: 10 frames of 1024 wire bytes, in bob's charge class.
   EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), 10u * 1024);
-  EXPECT_EQ(port.owed_bytes(SchedPort::kInternetSubport), 0u);
-  EXPECT_EQ(port.backlog(), queued + 7u);
-  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool - 7) << "a charge is an mbuf";
-  port.count_drops(pool_);
-  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), 10u * 1024) << "each drop is charged once";
+  EXPECT_EQ(port.backlog(), queued + 10u);
+  EXPECT_EQ(queue_length(port, kBob, SchedPort::kChargeTc), 10u);
+  EXPECT_EQ(queue_length(port, kAlice, SchedPort::kChargeTc), 0u) << "alice pays nothing for bob's drops";
+  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool) << "a charge is the dropped packet itself";
+  for (auto* m : in) EXPECT_EQ(rte_mbuf_refcnt_read(m), 1u) << "references are as they were";
 
   std::vector<rte_mbuf*> out;
   uint64_t deadline = rte_get_tsc_cycles() + 2 * rte_get_tsc_hz();
@@ -289,36 +298,33 @@ TEST_F(SchedPortTest, DroppedDownloadsAreChargedToTheirLinkAndNeverSent) {
   ASSERT_EQ(out.size(), queued) << "only packets come out";
   for (auto* m : out) {
     EXPECT_EQ(*rte_pktmbuf_mtod(m, char*), 'x');
+    EXPECT_EQ(SchedPort::class_of(m), TrafficClass::kNormal);
     rte_pktmbuf_free(m);
   }
   EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u) << "every mbuf is back, charges too";
 }
 
-TEST_F(SchedPortTest, AtMostAFullQueueOfChargesIsOwed) {
+TEST_F(SchedPortTest, ChargesBeyondAFullChargeQueueAndSharedPacketsAreLetGo) {
   SchedPort::Options counting = options();
   counting.count_drops = true;
   SchedPort port(build_hierarchy(shaped_config("2mbit"))[0], counting);
-  auto drop = [&](int count) {
-    std::vector<rte_mbuf*> in;
-    for (int i = 0; i < count; ++i) {
-      rte_mbuf* m = packet(1486, 'x');  // 1510 wire bytes
-      port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
-      m->pkt_len = port.wire_bytes(SchedPort::kInternetSubport, m->pkt_len);
-      in.push_back(m);
-    }
-    return port.enqueue(in.data(), static_cast<uint32_t>(in.size()));
-  };
-  ASSERT_EQ(drop(SchedPort::kQueuePackets + 500), SchedPort::kQueuePackets);
-  port.count_drops(pool_);
-  // 500 frames dropped; a queue of charges holds 64 full frames, and that much is charged.
-  const uint64_t full_queue = uint64_t{SchedPort::kQueuePackets} * 1538;
-  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), full_queue);
-  EXPECT_EQ(port.owed_bytes(SchedPort::kInternetSubport), 0u);
-  // The charges' queue is full now: further drops stay owed, up to a queue's worth.
-  ASSERT_EQ(drop(100), 0u);
-  port.count_drops(pool_);
-  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), full_queue) << "the queue refused them";
-  EXPECT_EQ(port.owed_bytes(SchedPort::kInternetSubport), full_queue);
+  std::vector<rte_mbuf*> in;
+  for (int i = 0; i < SchedPort::kQueuePackets + 500; ++i) {
+    rte_mbuf* m = packet(1486, 'x');  // 1510 wire bytes
+    port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
+    m->pkt_len = port.wire_bytes(SchedPort::kInternetSubport, m->pkt_len);
+    in.push_back(m);
+  }
+  rte_mbuf* shared = in.back();
+  rte_mbuf_refcnt_update(shared, 1);  // another holder keeps it
+  ASSERT_EQ(port.enqueue(in.data(), static_cast<uint32_t>(in.size())), SchedPort::kQueuePackets);
+  // 500 dropped: a queue of 64 charges (PIE drops none of a queue that has not waited) and the
+  // rest freed.
+  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), uint64_t{SchedPort::kQueuePackets} * 1510);
+  EXPECT_EQ(port.backlog(), 2u * SchedPort::kQueuePackets);
+  EXPECT_EQ(rte_mbuf_refcnt_read(shared), 1u) << "the other holder's reference is all that is left";
+  EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u - 2 * SchedPort::kQueuePackets - 1);
+  rte_pktmbuf_free(shared);
 }
 
 TEST_F(SchedPortTest, UploadsAndPortsWithoutCountingDropNothingMore) {
@@ -326,16 +332,19 @@ TEST_F(SchedPortTest, UploadsAndPortsWithoutCountingDropNothingMore) {
   SchedPort upload(hierarchy[1], options());
   EXPECT_FALSE(upload.counts_drops());
   EXPECT_EQ(upload.pipe_capacity(), 8u);
-  rte_mbuf* m = packet(1000, 'x');
-  upload.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
-  ASSERT_EQ(upload.enqueue(&m, 1), 1u);
+  std::vector<rte_mbuf*> in;
+  for (int i = 0; i < SchedPort::kQueuePackets + 10; ++i) {
+    rte_mbuf* m = packet(1000, 'x');
+    upload.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
+    in.push_back(m);
+  }
   const unsigned in_pool = rte_mempool_avail_count(pool_);
-  upload.count_drops(pool_);
-  EXPECT_EQ(upload.backlog(), 1u);
-  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool);
-  auto out = drain(upload, 1);
-  ASSERT_EQ(out.size(), 1u);
-  rte_pktmbuf_free(out[0]);
+  ASSERT_EQ(upload.enqueue(in.data(), static_cast<uint32_t>(in.size())), SchedPort::kQueuePackets);
+  EXPECT_EQ(upload.backlog(), SchedPort::kQueuePackets) << "nothing charged";
+  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool + 10) << "the dropped ones are freed";
+  auto out = drain(upload, SchedPort::kQueuePackets);
+  ASSERT_EQ(out.size(), SchedPort::kQueuePackets);
+  for (auto* m : out) rte_pktmbuf_free(m);
 }
 
 TEST_F(SchedPortTest, DestroyingThePortReturnsEveryQueuedPacketEvenFromFullQueues) {
