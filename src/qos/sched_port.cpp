@@ -114,6 +114,7 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
   pipes_per_subport_ = std::bit_ceil(std::max<uint32_t>(options.pipe_capacity, 1));
   pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
   count_drops_ = options.count_drops;
+  free_drop_percent_ = options.free_drop_percent;
   charged_ = std::vector<RelaxedCounter>(node.subports.size());
   if (node.subports.size() < 2) throw std::runtime_error("scheduler: port " + node.name + " has no internet subport");
   local_subport_ = static_cast<uint32_t>(node.subports.size() - 1);
@@ -310,6 +311,17 @@ uint32_t SchedPort::dequeue(rte_mbuf** packets, uint32_t count) {
   return kept;
 }
 
+bool SchedPort::drop_is_free(uint32_t subport, uint32_t bytes, uint64_t now_tsc) {
+  Subport& s = subports_[subport];
+  double bytes_per_s = static_cast<double>(s.rate_bps) / 8 * free_drop_percent_ / 100;
+  double elapsed_s = static_cast<double>(now_tsc - s.free_drops_at_tsc) / static_cast<double>(rte_get_tsc_hz());
+  s.free_drops_at_tsc = now_tsc;
+  s.free_drop_bytes = std::min(s.free_drop_bytes + elapsed_s * bytes_per_s, bytes_per_s * kFreeDropsMs / 1000);
+  if (s.free_drop_bytes < bytes) return false;
+  s.free_drop_bytes -= bytes;
+  return true;
+}
+
 uint32_t SchedPort::enqueue(rte_mbuf** packets, uint32_t count) {
   if (!count_drops_) {
     auto queued = static_cast<uint32_t>(rte_sched_port_enqueue(port_, packets, count));
@@ -337,6 +349,7 @@ uint32_t SchedPort::enqueue_counting_drops(rte_mbuf** packets, uint32_t count) {
   rte_mbuf* charges[kEnqueueChunk];
   uint32_t charge_subports[kEnqueueChunk], charge_bytes[kEnqueueChunk];
   uint32_t charge_count = 0;
+  uint64_t now = 0;
   for (uint32_t i = 0; i < count; ++i) {
     rte_mbuf* packet = packets[i];
     if (packet->nb_segs != 1) continue;
@@ -347,7 +360,8 @@ uint32_t SchedPort::enqueue_counting_drops(rte_mbuf** packets, uint32_t count) {
     // Dropped, and ours again. Packets of the gateway's own, or shared with another holder, are
     // let go; the rest pay in their pipe's charge class.
     uint32_t subport = subport_of(packet);
-    if (subport == local_subport_ || references[i] != 1) {
+    if (now == 0) now = rte_get_tsc_cycles();
+    if (subport == local_subport_ || references[i] != 1 || drop_is_free(subport, packet->pkt_len, now)) {
       rte_pktmbuf_free(packet);
       continue;
     }
