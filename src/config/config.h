@@ -191,7 +191,8 @@ struct QosConfig {
   // Downloads are shaped after the modem: a download fairgate drops has used the modem's link
   // all the same. Counting its bytes against the download rate (cake's "ingress" mode) makes
   // senders that keep sending through loss (BBR) see less delivered and slow down before their
-  // excess queues in the modem, where no shaping reaches it.
+  // excess queues in the modem, where no shaping reaches it. Only drops that take what arrives
+  // past the link less 4/5 of the margin are counted (see QosDataplane).
   bool count_download_drops = true;
 
   bool enabled() const { return download || upload; }

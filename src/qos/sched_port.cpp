@@ -114,13 +114,14 @@ SchedPort::SchedPort(const PortNode& node, const Options& options) : mtu_(option
   pipes_per_subport_ = std::bit_ceil(std::max<uint32_t>(options.pipe_capacity, 1));
   pipes_log2_ = static_cast<uint32_t>(std::countr_zero(pipes_per_subport_));
   count_drops_ = options.count_drops;
-  free_drop_percent_ = options.free_drop_percent;
+  arrival_room_percent_ = options.arrival_room_percent;
+  const uint64_t built_at = rte_get_tsc_cycles();  // the room for arrivals grows from here
   charged_ = std::vector<RelaxedCounter>(node.subports.size());
   if (node.subports.size() < 2) throw std::runtime_error("scheduler: port " + node.name + " has no internet subport");
   local_subport_ = static_cast<uint32_t>(node.subports.size() - 1);
   for (uint32_t s = 0; s < node.subports.size(); ++s) {
     const SubportNode& subport = node.subports[s];
-    subports_.push_back({subport.framing, 0, {}, {}});
+    subports_.push_back({subport.framing, 0, {}, {}, 0, built_at});
     max_frame_wire_bytes_ = std::max(max_frame_wire_bytes_, wire_bytes(s, uint32_t{mtu_} + RTE_ETHER_HDR_LEN));
     if (subport.wan_port < 0) continue;
     auto rx_port = static_cast<std::size_t>(subport.wan_port);
@@ -303,22 +304,26 @@ uint32_t SchedPort::dequeue(rte_mbuf** packets, uint32_t count) {
   if (!counts_drops()) return released;
   uint32_t kept = 0;
   for (uint32_t i = 0; i < released; ++i) {
-    if (is_charge(packets[i]))
-      rte_pktmbuf_free(packets[i]);  // its bytes have used the link's rate: that was its job
+    rte_mbuf* packet = packets[i];
+    uint32_t subport = subport_of(packet);
+    if (subport != local_subport_) subports_[subport].arrival_room_bytes -= packet->pkt_len;
+    if (is_charge(packet))
+      rte_pktmbuf_free(packet);  // its bytes have used the link's rate: that was its job
     else
-      packets[kept++] = packets[i];
+      packets[kept++] = packet;
   }
   return kept;
 }
 
 bool SchedPort::drop_is_free(uint32_t subport, uint32_t bytes, uint64_t now_tsc) {
   Subport& s = subports_[subport];
-  double bytes_per_s = static_cast<double>(s.rate_bps) / 8 * free_drop_percent_ / 100;
-  double elapsed_s = static_cast<double>(now_tsc - s.free_drops_at_tsc) / static_cast<double>(rte_get_tsc_hz());
-  s.free_drops_at_tsc = now_tsc;
-  s.free_drop_bytes = std::min(s.free_drop_bytes + elapsed_s * bytes_per_s, bytes_per_s * kFreeDropsMs / 1000);
-  if (s.free_drop_bytes < bytes) return false;
-  s.free_drop_bytes -= bytes;
+  double allowed_bytes_per_s = static_cast<double>(s.rate_bps) / 8 * (1 + arrival_room_percent_ / 100);
+  double elapsed_s = static_cast<double>(now_tsc - s.arrival_room_at_tsc) / static_cast<double>(rte_get_tsc_hz());
+  double most = allowed_bytes_per_s * kArrivalWindowMs / 1000;
+  s.arrival_room_at_tsc = now_tsc;
+  s.arrival_room_bytes = std::clamp(s.arrival_room_bytes + elapsed_s * allowed_bytes_per_s, -most, most);
+  if (s.arrival_room_bytes < bytes) return false;
+  s.arrival_room_bytes -= bytes;
   return true;
 }
 

@@ -15,9 +15,10 @@
 // dropped in an internet subport is queued again as a "charge" in its own pipe's charge class
 // (librte_sched's traffic class 2: below normal, above bulk), where it uses the pipe's and the
 // link's rates like a packet sent, and is freed, not sent, when it leaves. The subscriber whose
-// traffic was dropped pays, before its own bulk traffic. Drops up to Options::free_drop_percent
-// of a subport's rate are free: the modem has that much room above fairgate's rate, and
-// charging the few drops of loss-based TCP would only cost goodput.
+// traffic was dropped pays, before its own bulk traffic. Only drops that would take what arrives
+// (what leaves, charges included, plus what is dropped) past the subport's rate plus
+// Options::arrival_room_percent are charged: below that the modem has room for them (a link
+// that is not full, or the few drops of loss-based TCP, whose charging would only cost goodput).
 //
 // Single-writer: one lcore enqueues, dequeues and reconfigures (librte_sched's rule). Rates are
 // bytes per second inside librte_sched; this class takes the hierarchy's bits per second.
@@ -63,7 +64,7 @@ class SchedPort {
     uint32_t pipe_capacity = 0;     // pipes the internet subport can ever hold (rounded up to 2^n)
     QosConfig::Aqm aqm = QosConfig::Aqm::kPie;
     bool count_drops = false;       // drops in the internet subports use their rates (see above)
-    double free_drop_percent = 0;   // of a subport's rate: drops up to this are not charged
+    double arrival_room_percent = 0;  // of a subport's rate: arrivals above it are charged
   };
 
   // Throws std::runtime_error with librte_sched's complaint when the hierarchy cannot be built.
@@ -141,6 +142,7 @@ class SchedPort {
   uint64_t charged_bytes(uint32_t subport) const { return charged_.at(subport).get(); }
   // librte_sched's traffic class (and queue in the pipe) of charges.
   static constexpr uint32_t kChargeTc = 2;
+  static constexpr uint32_t kArrivalWindowMs = 50;  // room for arrivals left unused is kept this long
 
   // Packets queued now and dropped since the last reading (then cleared) for one class of one
   // pipe of one subport. Owner lcore only.
@@ -180,8 +182,7 @@ class SchedPort {
     return (rte_mbuf_sched_queue_get(packet) & (RTE_SCHED_QUEUES_PER_PIPE - 1)) == kChargeTc;
   }
   static constexpr uint32_t kEnqueueChunk = 64;  // packets counted at a time
-  static constexpr uint32_t kFreeDropsMs = 250;  // free drops saved up at most this long
-  // Whether a drop of `bytes` in `subport` now is within its free drops (and takes them).
+  // Whether a drop of `bytes` in `subport` now fits the room arrivals have (and takes it).
   bool drop_is_free(uint32_t subport, uint32_t bytes, uint64_t now_tsc);
 
   struct Subport {
@@ -189,8 +190,10 @@ class SchedPort {
     uint64_t rate_bps = 0;
     std::map<PipeKey, uint32_t> pipe_profiles;  // the profiles added to it -> profile id
     std::vector<int32_t> pipe_profile;          // pipe -> profile, -1 none
-    double free_drop_bytes = 0;                 // saved up (count_drops)
-    uint64_t free_drops_at_tsc = 0;             // when they were last topped up
+    // count_drops: room for arrivals (bytes; grows at the allowed arrival rate, shrinks by what
+    // leaves and by free drops), and when it last grew.
+    double arrival_room_bytes = 0;
+    uint64_t arrival_room_at_tsc = 0;
   };
 
   rte_sched_port* port_ = nullptr;
@@ -203,7 +206,7 @@ class SchedPort {
   std::vector<uint32_t> subport_by_rx_port_;       // port index -> internet subport
   uint64_t port_rate_bps_ = 0;
   bool count_drops_ = false;
-  double free_drop_percent_ = 0;
+  double arrival_room_percent_ = 0;
   std::vector<RelaxedCounter> charged_;  // by subport
   uint64_t backlog_ = 0;
 };

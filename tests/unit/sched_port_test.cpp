@@ -304,25 +304,27 @@ TEST_F(SchedPortTest, DroppedDownloadsAreChargedInTheirPipeAndNeverSent) {
   EXPECT_EQ(rte_mempool_avail_count(pool_), 2047u) << "every mbuf is back, charges too";
 }
 
-TEST_F(SchedPortTest, DropsWithinTheFreeShareAreNotCharged) {
-  // 10 % of the subport's 1.9 mbit/s is free: 23750 bytes/s, saved up for 250 ms: 5937 bytes,
-  // five 1024-byte drops. The other five are charged.
+TEST_F(SchedPortTest, OnlyDropsBeyondTheRoomForArrivalsAreCharged) {
+  // Arrivals may reach the subport's 1.9 mbit/s plus 10 %: 261250 bytes/s, and room left unused
+  // is kept for 50 ms: 13062 bytes, twelve 1024-byte drops while nothing has left. The other
+  // eight are charged.
   SchedPort::Options counting = options();
   counting.count_drops = true;
-  counting.free_drop_percent = 10;
+  counting.arrival_room_percent = 10;
   SchedPort port(build_hierarchy(shaped_config("2mbit"))[0], counting);
   std::vector<rte_mbuf*> in;
-  for (int i = 0; i < SchedPort::kQueuePackets + 10; ++i) {
+  for (int i = 0; i < SchedPort::kQueuePackets + 20; ++i) {
     rte_mbuf* m = packet(1000, 'x');
     port.tag(m, SchedPort::kInternetSubport, kBob, TrafficClass::kNormal, 0);
     m->pkt_len = port.wire_bytes(SchedPort::kInternetSubport, m->pkt_len);
     in.push_back(m);
   }
+  rte_delay_ms(SchedPort::kArrivalWindowMs + 10);  // the room grows from the port's start
   const unsigned in_pool = rte_mempool_avail_count(pool_);
   ASSERT_EQ(port.enqueue(in.data(), static_cast<uint32_t>(in.size())), SchedPort::kQueuePackets);
-  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), 5u * 1024);
-  EXPECT_EQ(port.backlog(), SchedPort::kQueuePackets + 5u);
-  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool + 5) << "the free drops are freed";
+  EXPECT_EQ(port.charged_bytes(SchedPort::kInternetSubport), 8u * 1024);
+  EXPECT_EQ(port.backlog(), SchedPort::kQueuePackets + 8u);
+  EXPECT_EQ(rte_mempool_avail_count(pool_), in_pool + 12) << "the free drops are freed";
 }
 
 TEST_F(SchedPortTest, ChargesBeyondAFullChargeQueueAndSharedPacketsAreLetGo) {
