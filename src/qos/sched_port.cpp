@@ -192,20 +192,10 @@ SchedPort::~SchedPort() {
   if (port_ != nullptr) rte_sched_port_free(port_);
 }
 
-uint64_t SchedPort::queued_packets() {
-  uint64_t queued = 0;
-  for (TrafficClass tc : {TrafficClass::kInteractive, TrafficClass::kNormal, TrafficClass::kBulk, TrafficClass::kP2p})
-    for (uint32_t s = 0; s < subport_count(); ++s)
-      for (uint32_t pipe = 0; pipe < subports_[s].pipe_profile.size(); ++pipe)
-        if (subports_[s].pipe_profile[pipe] >= 0) queued += read_class(s, pipe, tc).queued;
-  return queued;
-}
-
 void SchedPort::release_queued() {
   // rte_sched_port_free frees the packets of every queue but a full one (its read and write
   // indexes meet), so the queues are emptied here first, at the port's own pacing rate.
-  uint64_t queued = queued_packets();
-  if (queued == 0) return;
+  if (backlog_ == 0) return;
   try {
     PipeKey drain = pipe_key(port_rate_bps_, port_rate_bps_, port_rate_bps_);
     for (uint32_t s = 0; s < subport_count(); ++s) {
@@ -220,11 +210,11 @@ void SchedPort::release_queued() {
   constexpr uint64_t kDrainLimitMs = 2000;
   const uint64_t deadline = rte_get_tsc_cycles() + rte_get_tsc_hz() * kDrainLimitMs / 1000;
   rte_mbuf* packets[64];
-  while (queued > 0 && rte_get_tsc_cycles() < deadline) {
+  while (backlog_ > 0 && rte_get_tsc_cycles() < deadline) {
     // Packets and charges alike.
     auto released = static_cast<uint32_t>(rte_sched_port_dequeue(port_, packets, 64));
     rte_pktmbuf_free_bulk(packets, released);
-    queued -= std::min<uint64_t>(released, queued);
+    backlog_ -= std::min<uint64_t>(released, backlog_);
   }
 }
 

@@ -151,9 +151,6 @@ class SchedPort {
   };
   QueueReading read_class(uint32_t subport, uint32_t pipe, TrafficClass tc);
 
-  // Packets inside the scheduler now, summed over every configured pipe's queues.
-  uint64_t queued_packets();
-
   uint32_t pipe_capacity() const { return pipes_per_subport_; }
   // Whether `pipe` is configured in every internet subport.
   bool pipe_configured(uint32_t pipe) const {
